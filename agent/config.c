@@ -194,8 +194,9 @@ static int msg_cmp(const void *a, const void *b) {
 
 /* flush moves the messages, sorted by position, to the end of a diag list. */
 static void flush(struct parser *p, struct msgs *m, bool warning, char ***list, size_t *n) {
-  qsort(m->v, m->n, sizeof(*m->v), msg_cmp);
   size_t extra = m->dropped ? 1 : 0;
+  if (m->n + extra == 0) return;
+  qsort(m->v, m->n, sizeof(*m->v), msg_cmp);
   *list = xrealloc(*list, (*n + m->n + extra) * sizeof(**list));
   for (size_t i = 0; i < m->n; i++) {
     (*list)[(*n)++] = m->v[i].text;
@@ -1499,6 +1500,8 @@ int config_load(const char *path, struct config **out, struct config_diag *diag)
 
 int config_load_string(const char *text, const char *name, struct config **out,
                        struct config_diag *diag) {
+  *out = NULL;
+  if (!text || !name) return UTIL_EINVAL;
   char *abs = absolute(name);
   char *dir = dir_of(abs);
   int rc = load_text(text, strlen(text), name, abs, dir, false, out, diag);

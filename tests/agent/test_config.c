@@ -543,6 +543,19 @@ static void test_collects_every_error(void **state) {
   assert_true(strncmp(diag.errors[2], "t.yml:4:5: ", 11) == 0);
 }
 
+static void test_error_cap(void **state) {
+  (void)state;
+  size_t cap = 64 * 1024, len = 0;
+  char *text = xmalloc(cap);
+  len += (size_t)snprintf(text, cap, "%s", KEY);
+  for (int i = 0; i < 150; i++)
+    len += (size_t)snprintf(text + len, cap - len, "zz%d: 1\n", i);
+  refused(text, "t.yml:2:1: ", "unknown field 'zz0'");
+  assert_int_equal(diag.n_errors, 101);
+  assert_string_equal(diag.errors[100], "t.yml: 50 more errors not shown");
+  free(text);
+}
+
 static void test_pairs_that_go_together(void **state) {
   (void)state;
   refused(KEY "web: { tls_cert_file: /c.pem }\n", "t.yml:2:23: ", "tls_cert_file and tls_key_file");
@@ -801,6 +814,7 @@ int main(void) {
       cmocka_unit_test(test_empty_and_not_yaml),
       cmocka_unit_test(test_unreadable_file),
       cmocka_unit_test(test_collects_every_error),
+      cmocka_unit_test(test_error_cap),
       cmocka_unit_test(test_pairs_that_go_together),
       cmocka_unit_test(test_inline_secrets_refused),
       cmocka_unit_test(test_warnings),
