@@ -1061,10 +1061,12 @@ static void parse_key(struct parser *p, const yaml_node_t *n, size_t idx, struct
   }
   if (!check_map(p, n, label, SEC_KEY, fields)) return;
 
+  char path[160];
+  snprintf(path, sizeof(path), "%s: name", label);
   yaml_node_t *name = map_get(p, n, "name");
   if (is_null(name)) {
     perr(p, name ? name : n, "%s: missing required field 'name': every key needs a name", label);
-  } else if (get_string(p, name, "name", &k->name)) {
+  } else if (get_string(p, name, path, &k->name)) {
     if (!valid_key_name(k->name)) {
       perr(p, name,
            "%s: name must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter "
@@ -1079,7 +1081,6 @@ static void parse_key(struct parser *p, const yaml_node_t *n, size_t idx, struct
   }
 
   yaml_node_t *env = map_get(p, n, "key_env"), *file = map_get(p, n, "key_file");
-  char path[160];
   snprintf(path, sizeof(path), "%s: key_env", label);
   bool ok = get_env_name(p, env, path, &k->key_env);
   snprintf(path, sizeof(path), "%s: key_file", label);
@@ -1613,7 +1614,7 @@ int config_read_key(const struct config_key *k, char **out, char *why, size_t wh
     set_why(why, whysz, "no key configured");
     return UTIL_ESECRET;
   }
-  /* A cast-free view of the key's reference: the strings are only read. */
+  /* The key's variable or file as a secret reference: its strings are only read. */
   struct config_secret_ref ref = {.env = k->key_env, .file = k->key_file};
   return read_ref(&ref, true, out, why, whysz);
 }
