@@ -123,6 +123,8 @@ int config_load(const char *path, struct config **out, struct config_diag *diag)
 /* config_load_default loads the embedded default config (DESIGN.md: key from
  * ANTHROPIC_API_KEY, ./claudemon.db, listen 127.0.0.1:9464, the real API and status page). */
 int config_load_default(struct config **out, struct config_diag *diag);
+/* config_default_text returns the YAML text of the embedded default config (static). */
+const char *config_default_text(void);
 
 /* config_load_string parses YAML text as if read from a file named name (tests). */
 int config_load_string(const char *text, const char *name, struct config **out,
