@@ -19,6 +19,7 @@
 #include <cJSON.h>
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,14 +31,15 @@ struct problems {
   size_t incidents_skipped;  /* not an object, or no id */
   size_t mistyped;           /* a field present with the wrong JSON type */
   size_t bad_times;          /* a time string util_parse_time refused */
+  size_t duplicates;         /* a component or incident whose id an earlier one has */
 };
 
 /* The watch list and what it resolved to, while a page is parsed. */
 struct watch_ctx {
   const char *const *watch;
   size_t n_watch;
-  const struct status_component *components; /* of the page being parsed */
-  size_t n_components;
+  struct id_ref *watched; /* sorted ids of the page's watched components (owned) */
+  size_t n_watched;
 };
 
 static void set_err(char *err, size_t errsz, const char *fmt, ...)
@@ -131,6 +133,80 @@ static const char *json_type_name(const cJSON *v) {
   return "an unknown type";
 }
 
+/* Id indexes. Everything that matches ids (duplicates, watched components, the diff)
+ * goes through a sorted index, so a page of 10,000 components — or a hostile one with
+ * 100,000 affected-component entries — costs n log n, never n squared, on the loop. */
+
+struct id_ref {
+  const char *id; /* into the array indexed */
+  size_t pos;     /* position in that array */
+};
+
+static int cmp_id_ref(const void *a, const void *b) {
+  const struct id_ref *x = a, *y = b;
+  int c = strcmp(x->id, y->id);
+  if (c) return c;
+  return (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+static int cmp_id_key(const void *key, const void *elem) {
+  return strcmp(key, ((const struct id_ref *)elem)->id);
+}
+
+/* id_index indexes the ids of n elements of stride bytes, each holding its id at id_off;
+ * with keep, only those keep says (NULL: all). Returns NULL for none; the caller frees. */
+static struct id_ref *id_index(const void *base, size_t n, size_t stride, size_t id_off,
+                               bool (*keep)(const void *), size_t *n_out) {
+  struct id_ref *idx = n ? xmalloc(n * sizeof(*idx)) : NULL;
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    const char *el = (const char *)base + i * stride;
+    if (keep && !keep(el)) continue;
+    idx[k].id = el + id_off;
+    idx[k++].pos = i;
+  }
+  if (k) qsort(idx, k, sizeof(*idx), cmp_id_ref);
+  *n_out = k;
+  if (k == 0) {
+    free(idx);
+    idx = NULL;
+  }
+  return idx;
+}
+
+static const struct id_ref *id_find(const struct id_ref *idx, size_t n, const char *id) {
+  return idx ? bsearch(id, idx, n, sizeof(*idx), cmp_id_key) : NULL;
+}
+
+/* drop_duplicates removes, in place and keeping the order, every element whose id an
+ * earlier element has, calling release on each dropped one; returns the new count. */
+static size_t drop_duplicates(void *base, size_t n, size_t stride, size_t id_off,
+                              void (*release)(void *), size_t *dropped) {
+  size_t n_idx;
+  struct id_ref *idx = id_index(base, n, stride, id_off, NULL, &n_idx);
+  bool *drop = NULL;
+  for (size_t i = 1; i < n_idx; i++) {
+    if (strcmp(idx[i].id, idx[i - 1].id) != 0) continue;
+    if (!drop) drop = xcalloc(n, sizeof(*drop));
+    drop[idx[i].pos] = true; /* sorted by (id, pos): the first of a run is kept */
+  }
+  free(idx);
+  if (!drop) return n;
+  size_t o = 0;
+  for (size_t i = 0; i < n; i++) {
+    char *el = (char *)base + i * stride;
+    if (drop[i]) {
+      if (release) release(el);
+      (*dropped)++;
+      continue;
+    }
+    if (o != i) memcpy((char *)base + o * stride, el, stride);
+    o++;
+  }
+  free(drop);
+  return o;
+}
+
 /* Watching. */
 
 static bool watch_entry_matches(const char *w, const char *id, const char *name) {
@@ -145,29 +221,35 @@ static bool watch_list_matches(const struct watch_ctx *wc, const char *id, const
   return false;
 }
 
+static bool is_watched_group(const void *el) {
+  const struct status_component *c = el;
+  return c->watched && c->is_group;
+}
+
+static bool is_watched(const void *el) {
+  return ((const struct status_component *)el)->watched;
+}
+
 /* mark_watched sets watched on the components the list names, then on the members of
- * watched groups (a group is named by its id in its members' group_id). */
-static void mark_watched(struct status_component *c, size_t n, const struct watch_ctx *wc) {
-  size_t n_groups = 0;
-  for (size_t i = 0; i < n; i++) {
+ * watched groups (a member names its group by id in group_id), and indexes the watched
+ * components' ids into wc for the incidents. */
+static void mark_watched(struct status_component *c, size_t n, struct watch_ctx *wc) {
+  for (size_t i = 0; i < n; i++)
     c[i].watched = watch_list_matches(wc, c[i].id, c[i].name);
-    if (c[i].watched && c[i].is_group) n_groups++;
-  }
-  if (n_groups == 0) return;
-  for (size_t g = 0; g < n; g++) {
-    if (!c[g].watched || !c[g].is_group) continue;
-    for (size_t i = 0; i < n; i++)
-      if (c[i].group_id[0] && strcmp(c[i].group_id, c[g].id) == 0) c[i].watched = true;
-  }
+  size_t n_groups;
+  struct id_ref *groups = id_index(c, n, sizeof(*c), offsetof(struct status_component, id),
+                                   is_watched_group, &n_groups);
+  for (size_t i = 0; groups && i < n; i++)
+    if (c[i].group_id[0] && id_find(groups, n_groups, c[i].group_id)) c[i].watched = true;
+  free(groups);
+  wc->watched =
+      id_index(c, n, sizeof(*c), offsetof(struct status_component, id), is_watched, &wc->n_watched);
 }
 
 /* component_is_watched: an affected component of an incident, by id and (when the incident
- * names it) name. A component the page lists is looked up so group membership counts. */
+ * names it) name. The page's own watched components count too, so group membership does. */
 static bool component_is_watched(const struct watch_ctx *wc, const char *id, const char *name) {
-  if (watch_list_matches(wc, id, name)) return true;
-  for (size_t i = 0; i < wc->n_components; i++)
-    if (wc->components[i].watched && strcmp(wc->components[i].id, id) == 0) return true;
-  return false;
+  return watch_list_matches(wc, id, name) || id_find(wc->watched, wc->n_watched, id) != NULL;
 }
 
 /* Components. */
@@ -206,9 +288,7 @@ static void id_list_add(struct id_list *l, const struct watch_ctx *wc, const cha
   if (!id || !*id) return;
   copy_text(buf, sizeof(buf), id);
   if (!buf[0]) return;
-  if (component_is_watched(wc, id, name)) l->watched = true;
-  for (size_t i = 0; i < l->n; i++)
-    if (strcmp(l->ids[i], buf) == 0) return;
+  if (component_is_watched(wc, buf, name)) l->watched = true;
   if (l->n == l->cap) {
     l->cap = l->cap ? l->cap * 2 : 4;
     l->ids = xrealloc(l->ids, l->cap * sizeof(*l->ids));
@@ -263,8 +343,8 @@ static void parse_updates(const cJSON *item, struct status_incident *inc, struct
       newest_affected_t = t;
     }
   }
-  if (newest) copy_text(inc->latest_update, sizeof(inc->latest_update),
-                        get_string(newest, "body", pb));
+  if (newest)
+    copy_text(inc->latest_update, sizeof(inc->latest_update), get_string(newest, "body", pb));
   if (newest_affected) add_component_refs(l, wc, newest_affected, "code", pb);
 }
 
@@ -306,12 +386,18 @@ static bool parse_incident(const cJSON *item, bool maintenance, const struct wat
   struct id_list l = {0};
   add_component_refs(&l, wc, get_array(item, "components", pb), "id", pb);
   parse_updates(item, inc, &l, wc, pb);
+  size_t repeats = 0; /* the same component in both lists is no problem */
+  l.n = drop_duplicates(l.ids, l.n, sizeof(*l.ids), 0, NULL, &repeats);
   inc->component_ids = l.ids;
   inc->n_components = l.n;
   /* An incident that names no component may be about any of them, the watched ones
    * included: count it as affecting them rather than miss it. */
   inc->affects_watched = l.n == 0 ? wc->n_watch > 0 : l.watched;
   return true;
+}
+
+static void release_incident(void *el) {
+  free(((struct status_incident *)el)->component_ids);
 }
 
 /* parse_incident_list reads an array of incidents or maintenances into *v / *n. */
@@ -330,6 +416,8 @@ static void parse_incident_list(const cJSON *arr, bool maintenance, const struct
     else if (skipped)
       pb->incidents_skipped++;
   }
+  *n = drop_duplicates(*v, *n, sizeof(**v), offsetof(struct status_incident, id), release_incident,
+                       &pb->duplicates);
   if (*n == 0) {
     free(*v);
     *v = NULL;
@@ -348,6 +436,7 @@ static void describe_problems(const struct problems *pb, char *err, size_t errsz
       {pb->incidents_skipped, "incident(s) skipped (not an object or no id)"},
       {pb->mistyped, "field(s) of the wrong type ignored"},
       {pb->bad_times, "unparsable time(s) ignored"},
+      {pb->duplicates, "duplicate id(s) dropped (the first one kept)"},
   };
   for (size_t i = 0; i < UTIL_ARRAY_LEN(rows); i++) {
     if (rows[i].n == 0 || o >= sizeof(buf)) continue;
@@ -476,19 +565,20 @@ int statuspage_parse(const char *body, size_t len, const char *const *watch, siz
       else
         pb.components_skipped++;
     }
+    out->n_components =
+        drop_duplicates(out->components, out->n_components, sizeof(*out->components),
+                        offsetof(struct status_component, id), NULL, &pb.duplicates);
     if (out->n_components == 0) {
       free(out->components);
       out->components = NULL;
     }
   }
   mark_watched(out->components, out->n_components, &wc);
-  wc.components = out->components;
-  wc.n_components = out->n_components;
 
   parse_incident_list(get_array(root, "incidents", &pb), false, &wc, &out->incidents,
                       &out->n_incidents, &pb);
-  parse_incident_list(get_array(root, "scheduled_maintenances", &pb), true, &wc,
-                      &out->maintenances, &out->n_maintenances, &pb);
+  parse_incident_list(get_array(root, "scheduled_maintenances", &pb), true, &wc, &out->maintenances,
+                      &out->n_maintenances, &pb);
 
   out->reachable = true;
   out->polled_ms = now_ms;
@@ -498,6 +588,7 @@ int statuspage_parse(const char *body, size_t len, const char *const *watch, siz
   rc = 0;
 
 out:
+  free(wc.watched);
   cJSON_Delete(root);
   free(copy);
   if (rc != 0) {
@@ -631,30 +722,13 @@ static struct statuspage_change *diff_add(struct diff *d, enum statuspage_change
   return c;
 }
 
-/* Components are matched through a sorted index so 10,000 of them diff in n log n. */
-static int cmp_component_ptr(const void *a, const void *b) {
-  const struct status_component *const *x = a, *const *y = b;
-  return strcmp((*x)->id, (*y)->id);
+static struct id_ref *component_index(const struct status_snapshot *s, size_t *n) {
+  return id_index(s->components, s->n_components, sizeof(*s->components),
+                  offsetof(struct status_component, id), NULL, n);
 }
 
-static const struct status_component **component_index(const struct status_snapshot *s) {
-  if (s->n_components == 0) return NULL;
-  const struct status_component **idx = xmalloc(s->n_components * sizeof(*idx));
-  for (size_t i = 0; i < s->n_components; i++)
-    idx[i] = &s->components[i];
-  qsort(idx, s->n_components, sizeof(*idx), cmp_component_ptr);
-  return idx;
-}
-
-static const struct status_component *component_find(const struct status_component **idx,
-                                                     size_t n, const char *id) {
-  if (!idx) return NULL;
-  struct status_component key;
-  util_copy(key.id, sizeof(key.id), id);
-  const struct status_component *kp = &key;
-  const struct status_component *const *hit = bsearch(&kp, idx, n, sizeof(*idx),
-                                                      cmp_component_ptr);
-  return hit ? *hit : NULL;
+static struct id_ref *incident_index(const struct status_incident *v, size_t n, size_t *n_out) {
+  return id_index(v, n, sizeof(*v), offsetof(struct status_incident, id), NULL, n_out);
 }
 
 static void component_change(struct diff *d, enum statuspage_change_kind kind,
@@ -671,11 +745,13 @@ static void component_change(struct diff *d, enum statuspage_change_kind kind,
 
 static void diff_components(struct diff *d, const struct status_snapshot *old,
                             const struct status_snapshot *new) {
-  const struct status_component **old_idx = component_index(old);
-  const struct status_component **new_idx = component_index(new);
+  size_t n_old, n_new;
+  struct id_ref *old_idx = component_index(old, &n_old);
+  struct id_ref *new_idx = component_index(new, &n_new);
   for (size_t i = 0; i < new->n_components; i++) {
     const struct status_component *nc = &new->components[i];
-    const struct status_component *oc = component_find(old_idx, old->n_components, nc->id);
+    const struct id_ref *hit = id_find(old_idx, n_old, nc->id);
+    const struct status_component *oc = hit ? &old->components[hit->pos] : NULL;
     if (!oc)
       component_change(d, STATUSPAGE_CHANGE_COMPONENT_ADDED, nc, NULL, nc);
     else if (oc->status != nc->status)
@@ -683,29 +759,27 @@ static void diff_components(struct diff *d, const struct status_snapshot *old,
   }
   for (size_t i = 0; i < old->n_components; i++) {
     const struct status_component *oc = &old->components[i];
-    if (!component_find(new_idx, new->n_components, oc->id))
+    if (!id_find(new_idx, n_new, oc->id))
       component_change(d, STATUSPAGE_CHANGE_COMPONENT_REMOVED, oc, oc, NULL);
   }
   free(old_idx);
   free(new_idx);
 }
 
-static const struct status_incident *incident_find(const struct status_incident *v, size_t n,
-                                                   const char *id) {
-  for (size_t i = 0; i < n; i++)
-    if (strcmp(v[i].id, id) == 0) return &v[i];
-  return NULL;
-}
-
+/* same_components compares two lists of affected components as sets. */
 static bool same_components(const struct status_incident *a, const struct status_incident *b) {
   if (a->n_components != b->n_components) return false;
-  for (size_t i = 0; i < a->n_components; i++) {
-    bool found = false;
-    for (size_t k = 0; k < b->n_components && !found; k++)
-      found = strcmp(a->component_ids[i], b->component_ids[k]) == 0;
-    if (!found) return false;
-  }
-  return true;
+  size_t na, nb;
+  struct id_ref *ia =
+      id_index(a->component_ids, a->n_components, sizeof(*a->component_ids), 0, NULL, &na);
+  struct id_ref *ib =
+      id_index(b->component_ids, b->n_components, sizeof(*b->component_ids), 0, NULL, &nb);
+  bool same = na == nb;
+  for (size_t i = 0; same && i < na; i++)
+    same = strcmp(ia[i].id, ib[i].id) == 0;
+  free(ia);
+  free(ib);
+  return same;
 }
 
 static bool incident_changed(const struct status_incident *a, const struct status_incident *b) {
@@ -731,18 +805,21 @@ static void incident_change(struct diff *d, enum statuspage_change_kind kind,
 
 static void diff_incidents(struct diff *d, const struct status_incident *ov, size_t on,
                            const struct status_incident *nv, size_t nn, bool maintenance) {
+  size_t n_old, n_new;
+  struct id_ref *old_idx = incident_index(ov, on, &n_old);
+  struct id_ref *new_idx = incident_index(nv, nn, &n_new);
   for (size_t i = 0; i < nn; i++) {
-    const struct status_incident *o = incident_find(ov, on, nv[i].id);
-    if (!o)
-      incident_change(d, STATUSPAGE_CHANGE_INCIDENT_OPENED, &nv[i], maintenance,
-                      nv[i].created_ms);
-    else if (incident_changed(o, &nv[i]))
-      incident_change(d, STATUSPAGE_CHANGE_INCIDENT_UPDATED, &nv[i], maintenance,
-                      nv[i].updated_ms);
+    const struct id_ref *hit = id_find(old_idx, n_old, nv[i].id);
+    if (!hit)
+      incident_change(d, STATUSPAGE_CHANGE_INCIDENT_OPENED, &nv[i], maintenance, nv[i].created_ms);
+    else if (incident_changed(&ov[hit->pos], &nv[i]))
+      incident_change(d, STATUSPAGE_CHANGE_INCIDENT_UPDATED, &nv[i], maintenance, nv[i].updated_ms);
   }
   for (size_t i = 0; i < on; i++)
-    if (!incident_find(nv, nn, ov[i].id))
+    if (!id_find(new_idx, n_new, ov[i].id))
       incident_change(d, STATUSPAGE_CHANGE_INCIDENT_RESOLVED, &ov[i], maintenance, -1);
+  free(old_idx);
+  free(new_idx);
 }
 
 size_t statuspage_diff(const struct status_snapshot *old, const struct status_snapshot *new,
@@ -761,7 +838,7 @@ size_t statuspage_diff(const struct status_snapshot *old, const struct status_sn
   }
   diff_components(&d, old, new);
   diff_incidents(&d, old->incidents, old->n_incidents, new->incidents, new->n_incidents, false);
-  diff_incidents(&d, old->maintenances, old->n_maintenances, new->maintenances,
-                 new->n_maintenances, true);
+  diff_incidents(&d, old->maintenances, old->n_maintenances, new->maintenances, new->n_maintenances,
+                 true);
   return d.n;
 }

@@ -86,15 +86,15 @@ const char *statuspage_change_kind_name(enum statuspage_change_kind k);
  * points into the snapshot it came from. */
 struct statuspage_change {
   enum statuspage_change_kind kind;
-  int64_t at_ms;                  /* when the page says it happened (see statuspage_diff) */
-  char id[MODEL_SP_ID_MAX];       /* component or incident id; "" for the indicator */
+  int64_t at_ms;            /* when the page says it happened (see statuspage_diff) */
+  char id[MODEL_SP_ID_MAX]; /* component or incident id; "" for the indicator */
   char name[MODEL_SP_NAME_MAX];
   bool watched;                   /* component watched, or incident affects_watched */
   bool maintenance;               /* incident kinds: it is a scheduled maintenance */
   enum component_status from, to; /* COMPONENT_STATUS; ADDED sets to, REMOVED sets from */
   enum indicator indicator_from, indicator_to; /* INDICATOR */
-  char status[MODEL_SP_ID_MAX];   /* incident kinds: its status (the last seen, if resolved) */
-  enum indicator impact;          /* incident kinds */
+  char status[MODEL_SP_ID_MAX]; /* incident kinds: its status (the last seen, if resolved) */
+  enum indicator impact;        /* incident kinds */
   const struct status_incident *incident; /* in new (opened, updated) or old (resolved) */
 };
 

@@ -166,8 +166,7 @@ static void test_github_incident(void **state) {
   struct status_snapshot s;
   char err[256];
   const char *const watch_packages[] = {"packages"};
-  assert_int_equal(statuspage_parse(body, len, watch_packages, 1, NOW_MS, &s, err, sizeof(err)),
-                   0);
+  assert_int_equal(statuspage_parse(body, len, watch_packages, 1, NOW_MS, &s, err, sizeof(err)), 0);
   assert_string_equal(err, "");
   assert_int_equal(s.indicator, INDICATOR_MINOR);
   assert_string_equal(s.description, "Minor Service Outage");
@@ -352,8 +351,7 @@ static void test_wrong_types(void **state) {
                    UTIL_EPARSE);
   assert_non_null(strstr(err, "\"components\" is an object, not an array"));
   assert_empty_failed(&s, err);
-  assert_int_equal(parse_str("{\"components\":null}", NULL, 0, &s, err, sizeof(err)),
-                   UTIL_EPARSE);
+  assert_int_equal(parse_str("{\"components\":null}", NULL, 0, &s, err, sizeof(err)), UTIL_EPARSE);
   assert_non_null(strstr(err, "no \"components\" array: not a Statuspage summary.json"));
   assert_empty_failed(&s, err);
 }
@@ -381,9 +379,9 @@ static void test_not_json(void **state) {
       {"{\"components\":[{\"id\":\"abc\\", 26, "truncated JSON"},
   };
   for (size_t i = 0; i < UTIL_ARRAY_LEN(cases); i++) {
-    assert_int_equal(statuspage_parse(cases[i].body, cases[i].len, watch_api, 1, NOW_MS, &s, err,
-                                      sizeof(err)),
-                     UTIL_EPARSE);
+    assert_int_equal(
+        statuspage_parse(cases[i].body, cases[i].len, watch_api, 1, NOW_MS, &s, err, sizeof(err)),
+        UTIL_EPARSE);
     if (!strstr(err, cases[i].want))
       fail_msg("case %zu: err \"%s\" lacks \"%s\"", i, err, cases[i].want);
     assert_empty_failed(&s, err);
@@ -428,7 +426,8 @@ static void test_truncated_every_97th_byte(void **state) {
   assert_true(cuts > 100);
   /* Nearly all cuts must be recognised as truncations (a cut inside a literal such as
    * "tru" may read as malformed near the end, which also says so). */
-  if (truncated < cuts) fail_msg("%zu of %zu cuts not reported as truncated", cuts - truncated, cuts);
+  if (truncated < cuts)
+    fail_msg("%zu of %zu cuts not reported as truncated", cuts - truncated, cuts);
 }
 
 /* build_page writes a summary with n components; component i has status statuses[i % k]. */
@@ -462,8 +461,7 @@ static void test_ten_thousand_components(void **state) {
   char err[256];
   int64_t t0 = util_mono_ms();
   assert_int_equal(statuspage_parse(page_a, len_a, watch, 2, NOW_MS, &sa, err, sizeof(err)), 0);
-  assert_int_equal(statuspage_parse(page_b, len_b, watch, 2, NOW_MS + 1, &sb, err, sizeof(err)),
-                   0);
+  assert_int_equal(statuspage_parse(page_b, len_b, watch, 2, NOW_MS + 1, &sb, err, sizeof(err)), 0);
   size_t total = statuspage_diff(&sa, &sb, NULL, 0);
   int64_t elapsed = util_mono_ms() - t0;
   assert_int_equal(sa.n_components, 10000);
@@ -477,8 +475,8 @@ static void test_ten_thousand_components(void **state) {
   assert_true(statuspage_watched_degraded(&sb)); /* component 9999 is odd: degraded */
   assert_int_equal(total, 5000);
   /* Generous for a loaded machine under sanitizers; a quadratic diff takes far longer. */
-  if (elapsed > 3000) fail_msg("two parses and a diff of 10k components took %lld ms",
-                               (long long)elapsed);
+  if (elapsed > 3000)
+    fail_msg("two parses and a diff of 10k components took %lld ms", (long long)elapsed);
   status_snapshot_free(&sa);
   status_snapshot_free(&sb);
   free(page_a);
@@ -495,8 +493,8 @@ static void test_maintenance_on_api(void **state) {
   char err[256];
   char json[2048];
   const char *maint =
-      "{\"status\":{\"indicator\":\"maintenance\",\"description\":\"Service Under Maintenance\"},"
-      ANTHROPIC_COMPONENTS ",\"incidents\":[],\"scheduled_maintenances\":["
+      "{\"status\":{\"indicator\":\"maintenance\",\"description\":\"Service Under "
+      "Maintenance\"}," ANTHROPIC_COMPONENTS ",\"incidents\":[],\"scheduled_maintenances\":["
       "{\"id\":\"m1\",\"name\":\"API database upgrade\",\"status\":\"@2\","
       "\"impact\":\"maintenance\",\"shortlink\":\"https://stspg.io/m1\","
       "\"created_at\":\"2026-09-01T09:00:00.000Z\",\"updated_at\":\"2026-09-04T10:00:01.000Z\","
@@ -581,15 +579,15 @@ static void test_incident_watched_or_not(void **state) {
   /* Add: a minor API incident, a major one naming no component (counts as ours), a second
    * major one that started earlier (wins the tie), a resolved one (dropped). */
   fill(json, sizeof(json), page, "partial_outage",
-           ",{\"id\":\"api-minor\",\"status\":\"identified\",\"impact\":\"minor\","
-           "\"components\":[{\"id\":\"" API_ID "\"}]},"
-           "{\"id\":\"nocomp\",\"status\":\"investigating\",\"impact\":\"major\","
-           "\"started_at\":\"2026-09-04T10:00:00Z\",\"components\":[]},"
-           "{\"id\":\"api-major\",\"status\":\"monitoring\",\"impact\":\"major\","
-           "\"started_at\":\"2026-09-04T08:00:00Z\","
-           "\"components\":[],\"incident_updates\":[{\"body\":\"b\",\"affected_components\":"
-           "[{\"code\":\"" API_ID "\",\"name\":\"Claude API (api.anthropic.com)\"}]}]},"
-           "{\"id\":\"old\",\"status\":\"resolved\",\"impact\":\"critical\"}");
+       ",{\"id\":\"api-minor\",\"status\":\"identified\",\"impact\":\"minor\","
+       "\"components\":[{\"id\":\"" API_ID "\"}]},"
+       "{\"id\":\"nocomp\",\"status\":\"investigating\",\"impact\":\"major\","
+       "\"started_at\":\"2026-09-04T10:00:00Z\",\"components\":[]},"
+       "{\"id\":\"api-major\",\"status\":\"monitoring\",\"impact\":\"major\","
+       "\"started_at\":\"2026-09-04T08:00:00Z\","
+       "\"components\":[],\"incident_updates\":[{\"body\":\"b\",\"affected_components\":"
+       "[{\"code\":\"" API_ID "\",\"name\":\"Claude API (api.anthropic.com)\"}]}]},"
+       "{\"id\":\"old\",\"status\":\"resolved\",\"impact\":\"critical\"}");
   assert_int_equal(parse_str(json, watch_api, 1, &s, err, sizeof(err)), 0);
   assert_int_equal(s.n_incidents, 4);
   assert_false(s.incidents[0].affects_watched);
@@ -611,15 +609,14 @@ static void test_newest_update(void **state) {
   (void)state;
   struct status_snapshot s;
   char err[256];
-  const char *json =
-      "{\"components\":[],\"incidents\":[{\"id\":\"i\",\"status\":\"investigating\","
-      "\"components\":[{\"id\":\"a\"},{\"id\":\"a\"}],\"incident_updates\":["
-      "{\"body\":\"first\",\"created_at\":\"2026-09-04T10:00:00Z\","
-      "\"affected_components\":[{\"code\":\"old\"}]},"
-      "{\"body\":\"second\",\"created_at\":\"2026-09-04T10:05:00Z\","
-      "\"affected_components\":[{\"code\":\"b\"},{\"code\":\"a\"}]},"
-      "{\"body\":\"third\",\"created_at\":\"2026-09-04T10:10:00Z\","
-      "\"affected_components\":null}]}]}";
+  const char *json = "{\"components\":[],\"incidents\":[{\"id\":\"i\",\"status\":\"investigating\","
+                     "\"components\":[{\"id\":\"a\"},{\"id\":\"a\"}],\"incident_updates\":["
+                     "{\"body\":\"first\",\"created_at\":\"2026-09-04T10:00:00Z\","
+                     "\"affected_components\":[{\"code\":\"old\"}]},"
+                     "{\"body\":\"second\",\"created_at\":\"2026-09-04T10:05:00Z\","
+                     "\"affected_components\":[{\"code\":\"b\"},{\"code\":\"a\"}]},"
+                     "{\"body\":\"third\",\"created_at\":\"2026-09-04T10:10:00Z\","
+                     "\"affected_components\":null}]}]}";
   assert_int_equal(parse_str(json, NULL, 0, &s, err, sizeof(err)), 0);
   assert_int_equal(s.n_incidents, 1);
   assert_string_equal(s.incidents[0].latest_update, "third");
@@ -657,6 +654,51 @@ static void test_groups_and_sanitising(void **state) {
   status_snapshot_free(&s);
 }
 
+/* Duplicate ids keep the first; a page built to be slow (one incident naming 200,000
+ * components, all watched-looking) stays fast: matching is n log n. */
+static void test_duplicates_and_hostile_sizes(void **state) {
+  (void)state;
+  struct status_snapshot s;
+  char err[256];
+  const char *json =
+      "{\"components\":[{\"id\":\"a\",\"name\":\"First\",\"status\":\"operational\"},"
+      "{\"id\":\"b\",\"status\":\"operational\"},"
+      "{\"id\":\"a\",\"name\":\"Second\",\"status\":\"major_outage\"}],"
+      "\"incidents\":[{\"id\":\"i\",\"name\":\"one\",\"components\":[\"a\",\"b\",\"a\"]},"
+      "{\"id\":\"i\",\"name\":\"two\"}]}";
+  const char *const watch[] = {"a"};
+  assert_int_equal(parse_str(json, watch, 1, &s, err, sizeof(err)), 0);
+  assert_int_equal(s.n_components, 2);
+  assert_string_equal(s.components[0].name, "First");
+  assert_int_equal(s.components[0].status, COMPONENT_OPERATIONAL);
+  assert_string_equal(s.components[1].id, "b");
+  assert_int_equal(s.n_incidents, 1);
+  assert_string_equal(s.incidents[0].name, "one");
+  assert_int_equal(s.incidents[0].n_components, 2);
+  assert_non_null(strstr(err, "2 duplicate id(s) dropped"));
+  assert_int_equal(statuspage_diff(&s, &s, NULL, 0), 0);
+  status_snapshot_free(&s);
+
+  size_t n = 200000, cap = 64 + n * 16, o = 0;
+  char *big = xmalloc(cap);
+  o += (size_t)snprintf(big + o, cap - o,
+                        "{\"components\":[],\"incidents\":[{\"id\":\"i\","
+                        "\"components\":[");
+  for (size_t i = 0; i < n; i++)
+    o += (size_t)snprintf(big + o, cap - o, "%s\"c%zu\"", i ? "," : "", i % (n / 2));
+  o += (size_t)snprintf(big + o, cap - o, "]}]}");
+  assert_true(o < cap);
+  int64_t t0 = util_mono_ms();
+  assert_int_equal(statuspage_parse(big, o, watch, 1, NOW_MS, &s, err, sizeof(err)), 0);
+  assert_int_equal(statuspage_diff(&s, &s, NULL, 0), 0);
+  int64_t elapsed = util_mono_ms() - t0;
+  assert_int_equal(s.incidents[0].n_components, n / 2);
+  assert_false(s.incidents[0].affects_watched);
+  if (elapsed > 3000) fail_msg("200,000 affected components took %lld ms", (long long)elapsed);
+  status_snapshot_free(&s);
+  free(big);
+}
+
 static void test_carry_over_failed_poll(void **state) {
   (void)state;
   size_t len;
@@ -685,9 +727,9 @@ static void test_carry_over_failed_poll(void **state) {
   assert_int_equal(statuspage_diff(&before, &cur, NULL, 0), 0);
 
   /* A garbage body two minutes later: parse's own failed snapshot carries the same way. */
-  assert_int_equal(statuspage_parse("<html>", 6, watch, 1, NOW_MS + 120000, &failed, err,
-                                    sizeof(err)),
-                   UTIL_EPARSE);
+  assert_int_equal(
+      statuspage_parse("<html>", 6, watch, 1, NOW_MS + 120000, &failed, err, sizeof(err)),
+      UTIL_EPARSE);
   statuspage_carry(&cur, &failed);
   assert_int_equal(statuspage_diff(&before, &failed, NULL, 0), 0);
   status_snapshot_free(&failed);
@@ -782,8 +824,8 @@ static void test_diff(void **state) {
   struct status_snapshot old, new, empty;
   char err[256];
   assert_int_equal(parse_str(old_json, watch_api, 1, &old, err, sizeof(err)), 0);
-  assert_int_equal(statuspage_parse(new_json, strlen(new_json), watch_api, 1, NOW_MS + 60000,
-                                    &new, err, sizeof(err)),
+  assert_int_equal(statuspage_parse(new_json, strlen(new_json), watch_api, 1, NOW_MS + 60000, &new,
+                                    err, sizeof(err)),
                    0);
   struct statuspage_change ch[16];
   size_t n = statuspage_diff(&old, &new, ch, UTIL_ARRAY_LEN(ch));
@@ -873,6 +915,7 @@ int main(void) {
       cmocka_unit_test(test_incident_watched_or_not),
       cmocka_unit_test(test_newest_update),
       cmocka_unit_test(test_groups_and_sanitising),
+      cmocka_unit_test(test_duplicates_and_hostile_sizes),
       cmocka_unit_test(test_carry_over_failed_poll),
       cmocka_unit_test(test_diff),
   };
