@@ -245,6 +245,7 @@ struct status_component {
   bool is_group;
   enum component_status status;
   bool watched;                   /* matched by status_page.components */
+  int64_t updated_ms;             /* the component's own updated_at, -1 when absent */
 };
 
 /* An unresolved incident or a scheduled maintenance. */
