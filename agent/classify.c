@@ -137,10 +137,12 @@ int64_t classify_retry_pause_ms(const struct probe_result *r) {
 
 /* ---- 2. keys, after hysteresis ----------------------------------------------------------- */
 
-/* Hysteresis of one probe kind of one key. A flaky cause needs fail_after of the last window
- * results; a certain one takes effect at once; a failure ends after recover_after consecutive
- * good results. A failure begins at its first failing probe after the last run of
- * recover_after good ones (pending), so failing-since is not the probe that tipped it. */
+/* Hysteresis of one probe kind of one key. A certain cause takes effect at once; a flaky one
+ * needs fail_after flaky results among the last window results; a failure ends after
+ * recover_after consecutive good results. A run of recover_after good results also forgets
+ * the failures before it (the window restarts), so a failure is counted and dated from its
+ * first failing probe after the last such run (pending): failing-since is that probe, not the
+ * one that tipped the count. */
 struct classify_kind {
   bool decided;            /* a cause is settled (the first ok, a certain failure, or fail_after) */
   enum cause cause;        /* this kind's cause after hysteresis */
@@ -295,19 +297,31 @@ static void kind_push(const struct classify_params *p, struct classify_kind *ks,
     } else if (ks->cause != CAUSE_OK && ks->good_run >= recover_after) {
       ks->cause = CAUSE_OK;
     }
-    if (ks->cause == CAUSE_OK && ks->good_run >= recover_after) ks->has_pending = false;
+    if (ks->cause == CAUSE_OK && ks->good_run >= recover_after) {
+      /* Healthy for a whole recovery run: earlier failures are forgotten, so a new failure is
+       * counted, and dated, from its own first probe. */
+      ks->has_pending = false;
+      ks->n = ks->head = 0;
+    }
     return;
   }
 
   ks->good_run = 0;
-  if (!ks->has_pending) {
-    ks->pending = *ev;
-    ks->has_pending = true;
-  }
+  bool failing = ks->decided && ks->cause != CAUSE_OK;
   if (p->once || !cause_is_flaky(cause)) {
+    /* A certain cause starts its failure at this very probe, unless the kind is failing
+     * already (then the failure goes on and keeps its start). */
+    if (!failing || !ks->has_pending) {
+      ks->pending = *ev;
+      ks->has_pending = true;
+    }
     ks->decided = true;
     ks->cause = cause;
     return;
+  }
+  if (!ks->has_pending) {
+    ks->pending = *ev;
+    ks->has_pending = true;
   }
   enum cause dominant = kind_dominant_flaky(ks, p->fail_after, p->window);
   if (dominant != CAUSE_OK) {
@@ -668,6 +682,8 @@ static void sb_count(struct sb *b, const struct classifier *c, const uint32_t *k
                      size_t n_known) {
   if (n == 1 && n_known == 1)
     sb_printf(b, "key '%s'", c->keys[keys[0]].name);
+  else if (n == n_known && n == 2)
+    sb_printf(b, "both keys");
   else if (n == n_known)
     sb_printf(b, "all %zu keys", n);
   else
@@ -865,7 +881,8 @@ static void add_platform_finding(struct flist *l, const struct classifier *c,
     util_copy(cap, sizeof(cap), cnt.s);
     free(cnt.s);
     if (cap[0] >= 'a' && cap[0] <= 'z') cap[0] = (char)(cap[0] - 'a' + 'A');
-    sb_printf(&b, "%s %s platform-side at the same time (", cap, one ? "fails" : "fail");
+    sb_printf(&b, "%s %s platform-side%s (", cap, one ? "fails" : "fail",
+              one ? "" : " at the same time");
     sb_evidence(&b, &f->evidence[0]);
     sb_printf(&b, ") while ");
     if (pv->enabled && pv->polled && pv->reachable)
@@ -893,7 +910,12 @@ static void add_network_finding(struct flist *l, const struct classifier *c,
   if (pv->enabled && pv->polled && !pv->reachable)
     sb_printf(&b, ") and the status page is unreachable too: the problem is this host's network "
                   "path (DNS, proxy, firewall), not the platform.");
-  else if (pv->enabled && pv->reachable)
+  else if (pv->enabled && pv->reachable && !pv->green) {
+    sb_printf(&b, ") although ");
+    sb_page(&b, pv);
+    sb_printf(&b, ": not reaching the API at all is this host's network path (DNS, proxy, "
+                  "firewall), not the platform.");
+  } else if (pv->enabled && pv->reachable)
     sb_printf(&b, ") while the status page answers and shows no incident: the problem is the "
                   "network path to the API (proxy, firewall, DNS), not the platform.");
   else
@@ -902,57 +924,133 @@ static void add_network_finding(struct flist *l, const struct classifier *c,
   f->summary = sb_take(&b);
 }
 
-/* Local findings of one cause: one per whole organization when every key of it shares an
- * organization-level cause, and one for the remaining keys. */
-static void add_local_group(struct flist *l, const struct classifier *c,
-                            const struct page_view *pv, enum cause cause, const uint32_t *keys,
-                            size_t n, size_t n_known) {
-  uint32_t *rest = xmalloc(n * sizeof(*rest) + 1);
-  uint32_t *org_keys = xmalloc(n * sizeof(*org_keys) + 1);
-  bool *done = xcalloc(n + 1, sizeof(*done));
-  size_t n_rest = 0;
-  bool org_level = cause == CAUSE_QUOTA || cause == CAUSE_RATE_LIMITED ||
-                   cause == CAUSE_ACCOUNT_DISABLED;
+/* What a local finding's summary says about the keys outside it. */
+struct judge_ctx {
+  const struct page_view *pv;
+  size_t n_known;    /* keys with a settled cause */
+  size_t n_ok;       /* healthy keys */
+  size_t n_platform; /* keys in the platform finding */
+  size_t n_network;  /* keys in the network finding */
+};
 
-  for (size_t i = 0; i < n; i++) {
-    if (done[i]) continue;
-    const char *org = c->keys[keys[i]].organization_id;
-    size_t n_org = 0;
-    if (org_level && org[0]) {
-      for (size_t j = i; j < n; j++)
-        if (!done[j] && strcmp(c->keys[keys[j]].organization_id, org) == 0)
-          org_keys[n_org++] = keys[j];
-      size_t siblings = 0; /* keys of this organization with a cause */
-      for (size_t k = 0; k < c->n_keys; k++)
-        if (c->keys[k].known && strcmp(c->keys[k].organization_id, org) == 0) siblings++;
-      if (n_org >= 2 && n_org == siblings) {
-        for (size_t j = i; j < n; j++)
-          if (strcmp(c->keys[keys[j]].organization_id, org) == 0) done[j] = true;
-        struct finding *f = flist_add(l, SCOPE_LOCAL, cause, org_keys, n_org);
-        util_copy(f->organization_id, sizeof(f->organization_id), org);
-        finding_keys_evidence(f, c);
-        struct sb b = {0};
-        sb_printf(&b, "All %zu keys of organization %s %s (", n_org, org, cause_verb(cause, true));
-        sb_evidence(&b, &f->evidence[0]);
-        sb_printf(&b, " on '%s'); ", c->keys[f->evidence_keys[0]].name);
-        size_t others = n_known - n_org;
-        if (others) sb_printf(&b, "%zu key%s of other organizations %s healthy or failing "
-                                  "differently and ", others, others == 1 ? "" : "s",
-                                  others == 1 ? "is" : "are");
-        sb_page(&b, pv);
-        if (cause == CAUSE_RATE_LIMITED)
-          sb_printf(&b, ": the organization's rate limits are used up by its traffic as a whole, "
-                        "not a problem of one key or of the platform.");
-        else
-          sb_printf(&b, ": the problem is the organization's account, not the keys and not the "
-                        "platform.");
-        f->summary = sb_take(&b);
-        continue;
+/* "3 other keys are healthy and the status page is operational" for a group of n failing keys
+ * that are not in the platform or network finding. */
+static void sb_others(struct sb *b, const struct classifier *c, size_t n,
+                      const struct judge_ctx *jx) {
+  size_t others = jx->n_known - n;
+  if (others == 0 && c->n_keys == 1)
+    sb_printf(b, "it is the only key configured");
+  else if (others == 0)
+    sb_printf(b, "no other key has a result yet");
+  else if (jx->n_ok == others)
+    sb_printf(b, "%zu other key%s %s healthy", others, others == 1 ? "" : "s",
+              others == 1 ? "is" : "are");
+  else if (jx->n_platform == others)
+    sb_printf(b, "%zu other key%s fail%s platform-side", others, others == 1 ? "" : "s",
+              others == 1 ? "s" : "");
+  else if (jx->n_network == others)
+    sb_printf(b, "%zu other key%s fail%s at transport level", others, others == 1 ? "" : "s",
+              others == 1 ? "s" : "");
+  else if (jx->n_ok)
+    sb_printf(b, "%zu of %zu other keys %s healthy", jx->n_ok, others,
+              jx->n_ok == 1 ? "is" : "are");
+  else
+    sb_printf(b, "no other key is healthy");
+  sb_printf(b, " and ");
+  sb_page(b, jx->pv);
+}
+
+/* The example of a group: "401 invalid x-api-key" for one key, "'a': 401 invalid x-api-key"
+ * for several. */
+static void sb_example(struct sb *b, const struct classifier *c, const struct finding *f) {
+  if (f->n_keys > 1) sb_printf(b, "'%s': ", c->keys[f->evidence_keys[0]].name);
+  sb_evidence(b, &f->evidence[0]);
+}
+
+/* Local findings of one cause: one per whole organization when every key of it shares an
+ * organization-level cause (quota, rate limit, disabled), and one for the remaining keys. */
+/* Keys by organization, to find whole organizations without comparing every pair. */
+struct org_key {
+  const char *org;
+  uint32_t key;
+  size_t pos; /* in the group being judged */
+};
+
+static int org_key_cmp(const void *a, const void *b) {
+  const struct org_key *x = a, *y = b;
+  int r = strcmp(x->org, y->org);
+  if (r) return r;
+  return x->key < y->key ? -1 : x->key > y->key;
+}
+
+static void add_org_finding(struct flist *l, const struct classifier *c,
+                            const struct judge_ctx *jx, enum cause cause, const char *org,
+                            const uint32_t *keys, size_t n) {
+  struct finding *f = flist_add(l, SCOPE_LOCAL, cause, keys, n);
+  util_copy(f->organization_id, sizeof(f->organization_id), org);
+  finding_keys_evidence(f, c);
+  struct sb b = {0};
+  if (n == 2)
+    sb_printf(&b, "Both keys of organization %s %s (", org, cause_verb(cause, true));
+  else
+    sb_printf(&b, "All %zu keys of organization %s %s (", n, org, cause_verb(cause, true));
+  sb_example(&b, c, f);
+  sb_printf(&b, "); ");
+  sb_others(&b, c, n, jx);
+  if (cause == CAUSE_RATE_LIMITED)
+    sb_printf(&b, ": the organization's rate limits are used up by its traffic as a whole, "
+                  "not one key and not the platform.");
+  else
+    sb_printf(&b, ": the problem is the organization's account, not the keys and not the "
+                  "platform.");
+  f->summary = sb_take(&b);
+}
+
+/* Local findings of one cause (keys in key order): one per whole organization when every key
+ * of it with a settled cause shares an organization-level cause (quota, rate limit, disabled),
+ * and one for the remaining keys. */
+static void add_local_group(struct flist *l, const struct classifier *c,
+                            const struct judge_ctx *jx, enum cause cause, const uint32_t *keys,
+                            size_t n) {
+  bool *done = xcalloc(n + 1, sizeof(*done));
+  uint32_t *rest = xmalloc(n * sizeof(*rest) + 1);
+  size_t n_rest = 0;
+
+  if (cause == CAUSE_QUOTA || cause == CAUSE_RATE_LIMITED || cause == CAUSE_ACCOUNT_DISABLED) {
+    struct org_key *g = xmalloc(n * sizeof(*g) + 1);
+    struct org_key *all = xmalloc(c->n_keys * sizeof(*all) + 1);
+    size_t ng = 0, na = 0;
+    for (size_t i = 0; i < n; i++)
+      if (c->keys[keys[i]].organization_id[0])
+        g[ng++] = (struct org_key){c->keys[keys[i]].organization_id, keys[i], i};
+    for (size_t k = 0; k < c->n_keys; k++)
+      if (c->keys[k].known && c->keys[k].organization_id[0])
+        all[na++] = (struct org_key){c->keys[k].organization_id, (uint32_t)k, 0};
+    if (ng > 1) qsort(g, ng, sizeof(*g), org_key_cmp);
+    if (na > 1) qsort(all, na, sizeof(*all), org_key_cmp);
+    size_t pa = 0;
+    for (size_t s0 = 0, e0; s0 < ng; s0 = e0) {
+      const char *org = g[s0].org;
+      for (e0 = s0 + 1; e0 < ng && strcmp(g[e0].org, org) == 0; e0++)
+        ;
+      while (pa < na && strcmp(all[pa].org, org) < 0)
+        pa++;
+      size_t siblings = 0;
+      while (pa + siblings < na && strcmp(all[pa + siblings].org, org) == 0)
+        siblings++;
+      size_t run = e0 - s0;
+      if (run < 2 || run != siblings) continue;
+      for (size_t i = s0; i < e0; i++) {
+        rest[i - s0] = g[i].key; /* borrowed as scratch: sorted by key within the org */
+        done[g[i].pos] = true;
       }
+      add_org_finding(l, c, jx, cause, org, rest, run);
     }
-    done[i] = true;
-    rest[n_rest++] = keys[i];
+    free(g);
+    free(all);
   }
+  for (size_t i = 0; i < n; i++)
+    if (!done[i]) rest[n_rest++] = keys[i];
 
   if (n_rest) {
     struct finding *f = flist_add(l, SCOPE_LOCAL, cause, rest, n_rest);
@@ -961,8 +1059,7 @@ static void add_local_group(struct flist *l, const struct classifier *c,
     struct sb b = {0};
     sb_subject(&b, c, rest, n_rest);
     sb_printf(&b, " %s (", cause_verb(cause, plural));
-    sb_evidence(&b, &f->evidence[0]);
-    if (plural) sb_printf(&b, " on '%s'", c->keys[f->evidence_keys[0]].name);
+    sb_example(&b, c, f);
     sb_printf(&b, "); ");
 
     /* A single rate-limited key whose organization's other keys are fine: its own workspace or
@@ -974,27 +1071,15 @@ static void add_local_group(struct flist *l, const struct classifier *c,
         if (k != rest[0] && c->keys[k].known && c->keys[k].cause == CAUSE_OK &&
             strcmp(c->keys[k].organization_id, org) == 0)
           org_ok++;
-
-    size_t others = n_known - n_rest, healthy = 0;
-    for (size_t k = 0; k < c->n_keys; k++)
-      if (c->keys[k].known && c->keys[k].cause == CAUSE_OK) healthy++;
-    if (cause == CAUSE_RATE_LIMITED && org_ok)
+    if (cause == CAUSE_RATE_LIMITED && org_ok) {
       sb_printf(&b, "%zu other key%s of its organization %s fine and ", org_ok,
                 org_ok == 1 ? "" : "s", org_ok == 1 ? "is" : "are");
-    else if (others == 0 && c->n_keys == 1)
-      sb_printf(&b, "it is the only key configured and ");
-    else if (others == 0)
-      sb_printf(&b, "no other key has a result yet and ");
-    else if (healthy == others)
-      sb_printf(&b, "%zu other key%s %s healthy and ", others, others == 1 ? "" : "s",
-                others == 1 ? "is" : "are");
-    else if (healthy)
-      sb_printf(&b, "%zu of %zu other keys are healthy and ", healthy, others);
-    else
-      sb_printf(&b, "no other key is healthy and ");
-    sb_page(&b, pv);
+      sb_page(&b, jx->pv);
+    } else {
+      sb_others(&b, c, n_rest, jx);
+    }
 
-    const char *this = plural ? "these keys" : "this key";
+    const char *these = plural ? "these keys" : "this key";
     switch (cause) {
     case CAUSE_RATE_LIMITED:
       if (org_ok)
@@ -1016,30 +1101,32 @@ static void add_local_group(struct flist *l, const struct classifier *c,
     case CAUSE_TIMEOUT:
     case CAUSE_NETWORK:
     case CAUSE_EDGE_ERROR:
-      sb_printf(&b, ": a problem on %s path or a passing one, not the platform.", this);
+      sb_printf(&b, ": a problem on %s path or a passing one, not the platform.",
+                plural ? "these keys'" : "this key's");
       break;
     default:
-      sb_printf(&b, ": the problem is %s, not the platform.", this);
+      if (jx->n_platform)
+        sb_printf(&b, ": the problem is %s, apart from the platform incident.", these);
+      else
+        sb_printf(&b, ": the problem is %s, not the platform.", these);
       break;
     }
     f->summary = sb_take(&b);
   }
   free(rest);
-  free(org_keys);
   free(done);
 }
 
 /* The keys (all in key order) to local findings, one group per cause. */
 static void add_local_findings(struct flist *l, const struct classifier *c,
-                               const struct page_view *pv, const uint32_t *keys, size_t n,
-                               size_t n_known) {
+                               const struct judge_ctx *jx, const uint32_t *keys, size_t n) {
   uint32_t *grp = xmalloc(n * sizeof(*grp) + 1);
   for (int cause = 0; cause < CAUSE__PROBE_COUNT; cause++) {
     if (cause == CAUSE_OK) continue;
     size_t ng = 0;
     for (size_t i = 0; i < n; i++)
       if ((int)c->keys[keys[i]].cause == cause) grp[ng++] = keys[i];
-    if (ng) add_local_group(l, c, pv, (enum cause)cause, grp, ng, n_known);
+    if (ng) add_local_group(l, c, jx, (enum cause)cause, grp, ng);
   }
   free(grp);
 }
@@ -1051,6 +1138,8 @@ static void summary_all_well(struct finding *f, const struct classifier *c,
     sb_printf(&b, "No key has a result yet; ");
   } else if (ks->n_known == 1 && c->n_keys == 1) {
     sb_printf(&b, "Key '%s' is healthy and ", c->keys[ks->ok[0]].name);
+  } else if (ks->n_known == c->n_keys && ks->n_known == 2) {
+    sb_printf(&b, "Both keys are healthy and ");
   } else if (ks->n_known == c->n_keys) {
     sb_printf(&b, "All %zu keys are healthy and ", ks->n_known);
   } else {
@@ -1061,6 +1150,11 @@ static void summary_all_well(struct finding *f, const struct classifier *c,
   if (pv->confirms && ks->n_known) sb_printf(&b, ", but the probes see nothing of it");
   sb_printf(&b, ".");
   f->summary = sb_take(&b);
+}
+
+static int key_index_cmp(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
 }
 
 int classifier_judge(struct classifier *c, const struct status_snapshot *sp, int64_t now_ms,
@@ -1124,15 +1218,10 @@ int classifier_judge(struct classifier *c, const struct status_snapshot *sp, int
   else
     for (size_t i = 0; i < nT; i++)
       L[nL++] = T[i];
-  /* Keep L in key order so groups list their keys in order. */
-  for (size_t i = 1; i < nL; i++)
-    for (size_t j = i; j > 0 && L[j - 1] > L[j]; j--) {
-      uint32_t x = L[j];
-      L[j] = L[j - 1];
-      L[j - 1] = x;
-    }
-  add_local_findings(&keyf, c, &pv, L, nL, ks.n_known);
-  qsort(keyf.v, keyf.n, sizeof(*keyf.v), finding_cmp);
+  if (nL > 1) qsort(L, nL, sizeof(*L), key_index_cmp); /* groups list their keys in order */
+  struct judge_ctx jx = {&pv, ks.n_known, ks.n_ok, platform ? nP : 0, network ? nT : 0};
+  add_local_findings(&keyf, c, &jx, L, nL);
+  if (keyf.n > 1) qsort(keyf.v, keyf.n, sizeof(*keyf.v), finding_cmp);
 
   /* The verdict is the key finding that matters most; the rest are findings. */
   struct flist rest = {0};
@@ -1237,7 +1326,7 @@ int classifier_judge(struct classifier *c, const struct status_snapshot *sp, int
     c->page_mismatch_since_ms = -1;
   }
 
-  qsort(rest.v, rest.n, sizeof(*rest.v), finding_cmp);
+  if (rest.n > 1) qsort(rest.v, rest.n, sizeof(*rest.v), finding_cmp);
   out->findings = rest.v;
   out->n_findings = rest.n;
 
