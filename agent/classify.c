@@ -144,12 +144,12 @@ int64_t classify_retry_pause_ms(const struct probe_result *r) {
  * first failing probe after the last such run (pending): failing-since is that probe, not the
  * one that tipped the count. */
 struct classify_kind {
-  bool decided;            /* a cause is settled (the first ok, a certain failure, or fail_after) */
-  enum cause cause;        /* this kind's cause after hysteresis */
+  bool decided;     /* a cause is settled (the first ok, a certain failure, or fail_after) */
+  enum cause cause; /* this kind's cause after hysteresis */
   uint8_t ring[CLASSIFY_WINDOW_MAX]; /* raw causes of the last results, oldest overwritten */
-  int n, head;             /* results in ring; next slot to write */
-  int good_run;            /* consecutive ok results, newest last */
-  int64_t good_start_ms;   /* start of the first ok result of that run */
+  int n, head;                       /* results in ring; next slot to write */
+  int good_run;                      /* consecutive ok results, newest last */
+  int64_t good_start_ms;             /* start of the first ok result of that run */
   bool has_pending;
   struct evidence pending; /* first failing probe of the current (or candidate) failure */
 };
@@ -205,8 +205,8 @@ int classifier_new(const struct classify_params *p, size_t n_keys, struct classi
   if (!p || !out) return UTIL_EINVAL;
   *out = NULL;
   if (p->window < 1 || p->window > CLASSIFY_WINDOW_MAX || p->fail_after < 1 ||
-      p->fail_after > p->window || p->recover_after < 1 || !(p->quorum > 0.0) ||
-      p->quorum > 1.0 || p->mismatch_after_ms < 0)
+      p->fail_after > p->window || p->recover_after < 1 || !(p->quorum > 0.0) || p->quorum > 1.0 ||
+      p->mismatch_after_ms < 0)
     return UTIL_EINVAL;
   struct classifier *c = xcalloc(1, sizeof(*c));
   c->p = *p;
@@ -376,8 +376,7 @@ static void key_settle(struct key_state *k, bool old_known, enum cause old,
     tr->at_ms = use->at_ms;
   } else {
     tr->at_ms = ev->at_ms;
-    if (was_failing && to == CAUSE_OK && !cleared_unavailable && updated &&
-        updated->good_run > 0)
+    if (was_failing && to == CAUSE_OK && !cleared_unavailable && updated && updated->good_run > 0)
       tr->at_ms = updated->good_start_ms; /* the first good probe of the recovering run */
     if (was_failing) {
       if (to == CAUSE_OK) k->recovered_ms = tr->at_ms;
@@ -493,20 +492,20 @@ static char *sb_take(struct sb *b) {
 
 /* What the status page says about the watched components, as the rules need it. */
 struct page_view {
-  bool enabled;                         /* a snapshot was given at all */
-  bool polled;                          /* a poll was attempted */
-  bool reachable;                       /* the last poll succeeded */
-  bool has_data;                        /* some data (fresh or remembered) */
-  const struct status_snapshot *data;   /* that data, NULL when none */
-  int64_t age_ms;                       /* of that data */
-  const struct status_incident *incident;  /* the worst unresolved watched incident */
-  int64_t incident_created_ms;          /* the earliest created_at of those, -1 */
-  const struct status_component *bad;   /* a non-operational watched component */
-  const struct status_incident *maint;  /* an in-progress maintenance on a watched component */
+  bool enabled;                           /* a snapshot was given at all */
+  bool polled;                            /* a poll was attempted */
+  bool reachable;                         /* the last poll succeeded */
+  bool has_data;                          /* some data (fresh or remembered) */
+  const struct status_snapshot *data;     /* that data, NULL when none */
+  int64_t age_ms;                         /* of that data */
+  const struct status_incident *incident; /* the worst unresolved watched incident */
+  int64_t incident_created_ms;            /* the earliest created_at of those, -1 */
+  const struct status_component *bad;     /* a non-operational watched component */
+  const struct status_incident *maint;    /* an in-progress maintenance on a watched component */
   const struct status_component *maint_component; /* a watched component under maintenance */
-  bool confirms;                        /* incident or bad component */
+  bool confirms;                                  /* incident or bad component */
   bool in_maint;
-  bool green;                           /* data, and none of the above */
+  bool green; /* data, and none of the above */
 };
 
 static int impact_rank(enum indicator i) {
@@ -631,8 +630,8 @@ static void sb_evidence(struct sb *b, const struct evidence *e) {
   char msg[168];
   util_copy(msg, sizeof(msg), e->error_message);
   if (strlen(e->error_message) >= sizeof(msg)) memcpy(msg + sizeof(msg) - 4, "...", 4);
-  if (e->cause == CAUSE_KEY_UNAVAILABLE || (e->cause == CAUSE_PERMISSION && msg[0] &&
-                                            e->http_status >= 200 && e->http_status <= 299)) {
+  if (e->cause == CAUSE_KEY_UNAVAILABLE ||
+      (e->cause == CAUSE_PERMISSION && msg[0] && e->http_status >= 200 && e->http_status <= 299)) {
     sb_printf(b, "%s", msg[0] ? msg : "secret unavailable");
   } else if (e->http_status > 0) {
     if (msg[0])
@@ -705,7 +704,8 @@ static const char *cause_verb(enum cause c, bool plural) {
   case CAUSE_RATE_LIMITED:
     return plural ? "are rate limited" : "is rate limited";
   case CAUSE_REQUEST_INVALID:
-    return plural ? "have their requests refused as invalid" : "has its requests refused as invalid";
+    return plural ? "have their requests refused as invalid"
+                  : "has its requests refused as invalid";
   case CAUSE_KEY_UNAVAILABLE:
     return plural ? "have secrets that cannot be read" : "has a secret that cannot be read";
   case CAUSE_OVERLOADED:
@@ -782,7 +782,7 @@ static void finding_incident(struct finding *f, const struct status_incident *in
 
 /* What the judge counts of the keys. */
 struct key_sets {
-  uint32_t *ok;      /* healthy keys, in key order */
+  uint32_t *ok;                     /* healthy keys, in key order */
   size_t n_ok, n_known, n_platform; /* n_platform: overloaded or server_error */
 };
 
@@ -852,8 +852,8 @@ static void add_platform_finding(struct flist *l, const struct classifier *c,
   } else if (cause == CAUSE_INCIDENT) {
     util_copy(f->incident_name, sizeof(f->incident_name), pv->bad->name);
     f->impact = component_impact(pv->bad->status);
-    sb_printf(&b, "The status page %s %s as %s", pv->reachable ? "shows" : "showed",
-              pv->bad->name, component_status_name(pv->bad->status));
+    sb_printf(&b, "The status page %s %s as %s", pv->reachable ? "shows" : "showed", pv->bad->name,
+              component_status_name(pv->bad->status));
     if (!pv->reachable) sb_printf(&b, " at its last successful poll %s ago", age);
   } else if (cause == CAUSE_MAINTENANCE) {
     if (pv->maint) {
@@ -983,9 +983,8 @@ static int org_key_cmp(const void *a, const void *b) {
   return x->key < y->key ? -1 : x->key > y->key;
 }
 
-static void add_org_finding(struct flist *l, const struct classifier *c,
-                            const struct judge_ctx *jx, enum cause cause, const char *org,
-                            const uint32_t *keys, size_t n) {
+static void add_org_finding(struct flist *l, const struct classifier *c, const struct judge_ctx *jx,
+                            enum cause cause, const char *org, const uint32_t *keys, size_t n) {
   struct finding *f = flist_add(l, SCOPE_LOCAL, cause, keys, n);
   util_copy(f->organization_id, sizeof(f->organization_id), org);
   finding_keys_evidence(f, c);
@@ -1009,9 +1008,8 @@ static void add_org_finding(struct flist *l, const struct classifier *c,
 /* Local findings of one cause (keys in key order): one per whole organization when every key
  * of it with a settled cause shares an organization-level cause (quota, rate limit, disabled),
  * and one for the remaining keys. */
-static void add_local_group(struct flist *l, const struct classifier *c,
-                            const struct judge_ctx *jx, enum cause cause, const uint32_t *keys,
-                            size_t n) {
+static void add_local_group(struct flist *l, const struct classifier *c, const struct judge_ctx *jx,
+                            enum cause cause, const uint32_t *keys, size_t n) {
   bool *done = xcalloc(n + 1, sizeof(*done));
   uint32_t *rest = xmalloc(n * sizeof(*rest) + 1);
   size_t n_rest = 0;
@@ -1086,13 +1084,17 @@ static void add_local_group(struct flist *l, const struct classifier *c,
         sb_printf(&b, ": its workspace's rate limit or its own traffic, not the organization's "
                       "limits and not the platform.");
       else
-        sb_printf(&b, ": %s traffic or %s workspace's or organization's limits, not the "
-                      "platform.", plural ? "their" : "its", plural ? "their" : "its");
+        sb_printf(&b,
+                  ": %s traffic or %s workspace's or organization's limits, not the "
+                  "platform.",
+                  plural ? "their" : "its", plural ? "their" : "its");
       break;
     case CAUSE_QUOTA:
     case CAUSE_ACCOUNT_DISABLED:
-      sb_printf(&b, ": the problem is %s account (organization or workspace), not the "
-                    "platform.", plural ? "their" : "this key's");
+      sb_printf(&b,
+                ": the problem is %s account (organization or workspace), not the "
+                "platform.",
+                plural ? "their" : "this key's");
       break;
     case CAUSE_OVERLOADED:
     case CAUSE_SERVER_ERROR:
@@ -1195,8 +1197,7 @@ int classifier_judge(struct classifier *c, const struct status_snapshot *sp, int
         (k->cause == CAUSE_TIMEOUT && timeout_platform) ||
         (k->cause == CAUSE_EDGE_ERROR && edge_platform))
       P[nP++] = id;
-    else if (k->cause == CAUSE_TIMEOUT || k->cause == CAUSE_EDGE_ERROR ||
-             k->cause == CAUSE_NETWORK)
+    else if (k->cause == CAUSE_TIMEOUT || k->cause == CAUSE_EDGE_ERROR || k->cause == CAUSE_NETWORK)
       T[nT++] = id;
     else
       L[nL++] = id;
@@ -1306,8 +1307,10 @@ int classifier_judge(struct classifier *c, const struct status_snapshot *sp, int
       struct sb b = {0};
       if (pv.incident) {
         finding_incident(f, pv.incident);
-        sb_printf(&b, "The status page has reported '%s' (%s impact) on a watched component for "
-                      "at least %s, ", pv.incident->name, indicator_name(pv.incident->impact), d);
+        sb_printf(&b,
+                  "The status page has reported '%s' (%s impact) on a watched component for "
+                  "at least %s, ",
+                  pv.incident->name, indicator_name(pv.incident->impact), d);
       } else {
         util_copy(f->incident_name, sizeof(f->incident_name), pv.bad->name);
         f->impact = component_impact(pv.bad->status);

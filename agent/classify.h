@@ -17,8 +17,9 @@
  *   - when a key's secret cannot be read: classifier_key_unavailable();
  *   - on a timer (and after a batch of results or a status poll): classifier_judge(), publish the
  *     judgement (metrics, alerts, /api), judgement_free().
- * `claudemon check` sets params.once (hysteresis cannot apply to one round) and retries a probe
- * once when classify_should_retry() says so. */
+ * `claudemon check` sets params.once (hysteresis cannot apply to one round), retries a probe
+ * once when classify_should_retry() says so and observes the retry's result after the first:
+ * in once mode the last result of a kind is that kind's cause. */
 #ifndef CLAUDEMON_CLASSIFY_H
 #define CLAUDEMON_CLASSIFY_H
 
@@ -71,11 +72,13 @@ void classify_params_default(struct classify_params *p);
 struct key_transition {
   uint32_t key_index;
   bool cause_changed;
-  enum cause from;   /* CAUSE_UNKNOWN before the key's first settled result */
+  enum cause from; /* CAUSE_UNKNOWN before the key's first settled result */
   enum cause to;
-  int64_t at_ms;     /* a failure: when its first failing probe started; a recovery: when the
-                        first good probe of the recovering run started; else the result's start */
-  struct evidence evidence; /* of the probe at at_ms (a recovery: of the probe that completed it) */
+  /* at_ms: a failure, when its first failing probe started; a recovery, when the first good
+   * probe of the recovering run started; otherwise the start of the result. evidence: of the
+   * probe at at_ms (a recovery: of the probe that completed it). */
+  int64_t at_ms;
+  struct evidence evidence;
   bool org_changed;
   char old_org[MODEL_ORG_ID_MAX];
   char new_org[MODEL_ORG_ID_MAX];
@@ -86,21 +89,21 @@ struct classify_kind; /* per probe kind hysteresis state, private to classify.c 
 /* What the classifier knows about one key. Read it through classifier_key(); change it only
  * through classifier_observe() and classifier_key_unavailable(). */
 struct key_state {
-  char *name;                  /* configured name (owned) */
-  char *expect_organization;   /* NULL when not configured (owned) */
-  bool known;                  /* the key has a settled cause (at least one result counted) */
-  enum cause cause;            /* after hysteresis: the most severe of its kinds' causes;
-                                  CAUSE_UNKNOWN while !known */
-  bool unavailable;            /* its secret could not be read (until its next probe result) */
-  int64_t failing_since_ms;    /* start of the first failing probe of this failure; -1 healthy */
+  char *name;                    /* configured name (owned) */
+  char *expect_organization;     /* NULL when not configured (owned) */
+  bool known;                    /* the key has a settled cause (at least one result counted) */
+  enum cause cause;              /* after hysteresis: the most severe of its kinds' causes;
+                                    CAUSE_UNKNOWN while !known */
+  bool unavailable;              /* its secret could not be read (until its next probe result) */
+  int64_t failing_since_ms;      /* start of the first failing probe of this failure; -1 healthy */
   struct evidence first_failure; /* that probe's evidence; at_ms -1 when healthy */
-  int64_t recovered_ms;        /* start of the first good probe of the last recovery; -1 */
-  int64_t last_probe_ms;       /* start of the last result; -1 before the first */
-  struct evidence last;        /* the last result's evidence (its cause after the org check) */
-  char organization_id[MODEL_ORG_ID_MAX]; /* last non-empty anthropic-organization-id */
-  char workspace_id[MODEL_ORG_ID_MAX];    /* last non-empty anthropic-workspace-id */
-  struct ratelimit ratelimit[RL__COUNT];  /* of the last result that had an HTTP answer */
-  int64_t retry_after_s;       /* of the last result, -1 when absent */
+  int64_t recovered_ms;          /* start of the first good probe of the last recovery; -1 */
+  int64_t last_probe_ms;         /* start of the last result; -1 before the first */
+  struct evidence last;          /* the last result's evidence (its cause after the org check) */
+  char organization_id[MODEL_ORG_ID_MAX];    /* last non-empty anthropic-organization-id */
+  char workspace_id[MODEL_ORG_ID_MAX];       /* last non-empty anthropic-workspace-id */
+  struct ratelimit ratelimit[RL__COUNT];     /* of the last result that had an HTTP answer */
+  int64_t retry_after_s;                     /* of the last result, -1 when absent */
   struct classify_kind *kinds[PROBE__COUNT]; /* private; NULL for kinds never seen */
 };
 
@@ -144,34 +147,34 @@ bool classifier_key_unavailable(struct classifier *c, size_t i, int64_t now_ms, 
 struct finding {
   enum scope scope;
   enum cause cause;
-  uint32_t *keys;               /* key indexes, in key order (owned; NULL when n_keys is 0) */
+  uint32_t *keys; /* key indexes, in key order (owned; NULL when n_keys is 0) */
   size_t n_keys;
-  char *summary;                /* one sentence for a person (owned, never NULL in a judgement) */
-  const char *advice;           /* static text: cause_advice() */
+  char *summary;      /* one sentence for a person (owned, never NULL in a judgement) */
+  const char *advice; /* static text: cause_advice() */
   struct evidence evidence[CLASSIFY_EXAMPLES]; /* examples: each key's failing probe */
   uint32_t evidence_keys[CLASSIFY_EXAMPLES];   /* the key of each example */
   size_t n_evidence;
-  char organization_id[MODEL_ORG_ID_MAX];      /* a finding about one whole organization */
-  char incident_id[MODEL_SP_ID_MAX];           /* incident/maintenance, when the page names one */
+  char organization_id[MODEL_ORG_ID_MAX]; /* a finding about one whole organization */
+  char incident_id[MODEL_SP_ID_MAX];      /* incident/maintenance, when the page names one */
   char incident_name[MODEL_SP_NAME_MAX];
-  char incident_link[MODEL_SP_URL_MAX];        /* its shortlink */
-  enum indicator impact;        /* the incident's impact; INDICATOR_NONE when no incident */
-  int64_t since_ms;             /* when this began (first failing probe, page publication,
-                                   or our first sight of it); -1 unknown */
+  char incident_link[MODEL_SP_URL_MAX]; /* its shortlink */
+  enum indicator impact;                /* the incident's impact; INDICATOR_NONE when no incident */
+  int64_t since_ms;                     /* when this began (first failing probe, page publication,
+                                           or our first sight of it); -1 unknown */
 };
 
 struct judgement {
-  int64_t at_ms;                /* now_ms of the judgement */
-  struct finding verdict;       /* what matters most; scope none and cause ok when all is well */
-  struct finding *findings;     /* everything else worth knowing, most important first (owned) */
+  int64_t at_ms;            /* now_ms of the judgement */
+  struct finding verdict;   /* what matters most; scope none and cause ok when all is well */
+  struct finding *findings; /* everything else worth knowing, most important first (owned) */
   size_t n_findings;
-  bool platform_incident;       /* a platform verdict is declared now */
-  int64_t declared_ms;          /* when we declared the current or last platform incident; -1 */
-  int64_t page_published_ms;    /* when the status page published it (incident created_at,
-                                   else page updated_at, else our fetch time); -1 not yet */
-  bool has_lead;                /* lead_ms is valid: the last incident was on the page too */
-  int64_t lead_ms;              /* page_published_ms - declared_ms; > 0: we were first */
-  size_t n_keys_known;          /* keys with a settled cause */
+  bool platform_incident;    /* a platform verdict is declared now */
+  int64_t declared_ms;       /* when we declared the current or last platform incident; -1 */
+  int64_t page_published_ms; /* when the status page published it (incident created_at,
+                                else page updated_at, else our fetch time); -1 not yet */
+  bool has_lead;             /* lead_ms is valid: the last incident was on the page too */
+  int64_t lead_ms;           /* page_published_ms - declared_ms; > 0: we were first */
+  size_t n_keys_known;       /* keys with a settled cause */
   size_t n_keys_ok;
 };
 

@@ -37,48 +37,60 @@ struct probe_case {
 static const struct probe_case probe_cases[] = {
     /* 2xx */
     {"200 with the models list", TRANSPORT_OK, 200, BODY_EXPECTED, "", "", "", RID, CAUSE_OK},
-    {"200 HTML page (captive portal)", TRANSPORT_OK, 200, BODY_HTML, "", "", "", "", CAUSE_EDGE_ERROR},
+    {"200 HTML page (captive portal)", TRANSPORT_OK, 200, BODY_HTML, "", "", "", "",
+     CAUSE_EDGE_ERROR},
     {"200 JSON of another shape, even with a request-id", TRANSPORT_OK, 200, BODY_OTHER_JSON, "",
      "", "", RID, CAUSE_EDGE_ERROR},
     {"200 with a streaming error event we never asked for", TRANSPORT_OK, 200, BODY_OTHER, "", "",
      "", "", CAUSE_EDGE_ERROR},
     /* 401 */
-    {"401 invalid x-api-key, old body without request_id", API(401, "authentication_error",
-     "invalid x-api-key"), "", "", CAUSE_AUTH_INVALID},
-    {"401 x-api-key header is required", API(401, "authentication_error",
-     "x-api-key header is required"), "", RID, CAUSE_AUTH_INVALID},
-    {"401 OAuth token sent as Bearer", API(401, "authentication_error",
-     "OAuth authentication is currently not supported."), "", RID, CAUSE_AUTH_INVALID},
-    {"401 CORS refused for the organization: not the key", API(401, "authentication_error",
-     "CORS requests are not allowed for this Organization because of its settings."), "", RID,
-     CAUSE_REQUEST_INVALID},
+    {"401 invalid x-api-key, old body without request_id",
+     API(401, "authentication_error", "invalid x-api-key"), "", "", CAUSE_AUTH_INVALID},
+    {"401 x-api-key header is required",
+     API(401, "authentication_error", "x-api-key header is required"), "", RID, CAUSE_AUTH_INVALID},
+    {"401 OAuth token sent as Bearer",
+     API(401, "authentication_error", "OAuth authentication is currently not supported."), "", RID,
+     CAUSE_AUTH_INVALID},
+    {"401 CORS refused for the organization: not the key",
+     API(401, "authentication_error",
+         "CORS requests are not allowed for this Organization because of its settings."),
+     "", RID, CAUSE_REQUEST_INVALID},
     /* 402, 403 */
     {"402 billing_error", API(402, "billing_error", "Billing error"), "", RID, CAUSE_QUOTA},
     {"403 permission_error", API(403, "permission_error", "Permission denied"), "", RID,
      CAUSE_PERMISSION},
-    {"403 permission_error without request_id is still the API", API(403, "permission_error",
-     "Permission denied"), "", "", CAUSE_PERMISSION},
+    {"403 permission_error without request_id is still the API",
+     API(403, "permission_error", "Permission denied"), "", "", CAUSE_PERMISSION},
     {"403 edge block {\"error\":{\"type\":\"forbidden\"}} without request-id", TRANSPORT_OK, 403,
      BODY_OTHER_JSON, "", "", "", "", CAUSE_EDGE_ERROR},
     {"403 HTML page without request-id", TRANSPORT_OK, 403, BODY_HTML, "", "", "", "",
      CAUSE_EDGE_ERROR},
     /* 400: one type, many conditions told apart by the message */
-    {"400 credit balance too low", API(400, "invalid_request_error",
-     "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to "
-     "upgrade or purchase credits."), "", RID, CAUSE_QUOTA},
-    {"400 organization spend limit set by the customer", API(400, "invalid_request_error",
-     "You have reached your specified API usage limits. You will regain access on 2026-12-01 at "
-     "00:00 UTC."), "", RID, CAUSE_QUOTA},
-    {"400 workspace spend limit", API(400, "invalid_request_error",
-     "You have reached your specified workspace API usage limits. You will regain access on "
-     "2025-06-01 at 00:00 UTC."), "", "", CAUSE_QUOTA},
-    {"400 organization disabled", API(400, "invalid_request_error",
-     "This organization has been disabled."), "", RID, CAUSE_ACCOUNT_DISABLED},
-    {"400 anthropic-version missing", API(400, "invalid_request_error",
-     "anthropic-version: header is required"), "", "", CAUSE_REQUEST_INVALID},
-    {"400 anthropic-version duplicated by a proxy", API(400, "invalid_request_error",
-     "anthropic-version: \"2023-06-01, 2023-06-01\" is not a valid version"), "", "",
+    {"400 credit balance too low",
+     API(400, "invalid_request_error",
+         "Your credit balance is too low to access the Anthropic API. Please go to Plans & "
+         "Billing to upgrade or purchase credits."),
+     "", RID, CAUSE_QUOTA},
+    {"400 organization spend limit set by the customer",
+     API(400, "invalid_request_error",
+         "You have reached your specified API usage limits. You will regain access on "
+         "2026-12-01 at 00:00 UTC."),
+     "", RID, CAUSE_QUOTA},
+    {"400 workspace spend limit",
+     API(400, "invalid_request_error",
+         "You have reached your specified workspace API usage limits. You will regain access on "
+         "2025-06-01 at 00:00 UTC."),
+     "", "", CAUSE_QUOTA},
+    {"400 organization disabled",
+     API(400, "invalid_request_error", "This organization has been disabled."), "", RID,
+     CAUSE_ACCOUNT_DISABLED},
+    {"400 anthropic-version missing",
+     API(400, "invalid_request_error", "anthropic-version: header is required"), "", "",
      CAUSE_REQUEST_INVALID},
+    {"400 anthropic-version duplicated by a proxy",
+     API(400, "invalid_request_error",
+         "anthropic-version: \"2023-06-01, 2023-06-01\" is not a valid version"),
+     "", "", CAUSE_REQUEST_INVALID},
     /* other 4xx */
     {"404 unknown model", API(404, "not_found_error", "model: claude-3-5-sonnet-latest"), "", RID,
      CAUSE_REQUEST_INVALID},
@@ -87,20 +99,26 @@ static const struct probe_case probe_cases[] = {
      RID, CAUSE_REQUEST_INVALID},
     {"413 from the edge, HTML", TRANSPORT_OK, 413, BODY_HTML, "", "", "", "", CAUSE_EDGE_ERROR},
     /* 429 */
-    {"429 rate limit with retry-after", API(429, "rate_limit_error",
-     "This request would exceed the rate limit for your organization of 50,000 input tokens per "
-     "minute."), "", RID, CAUSE_RATE_LIMITED},
-    {"429 acceleration limit", API(429, "rate_limit_error",
-     "Your organization's usage increased too quickly (acceleration limit)."), "", RID,
-     CAUSE_RATE_LIMITED},
-    {"429 tier monthly spend cap (enforced_spend_limit_reached)", API(429, "rate_limit_error",
-     "You have reached your API usage limits: your organization has crossed its monthly API "
-     "usage threshold, set based on your organization's API tier. You will regain access on "
-     "2026-09-01 at 00:00 UTC."), "enforced_spend_limit_reached", RID, CAUSE_QUOTA},
+    {"429 rate limit with retry-after",
+     API(429, "rate_limit_error",
+         "This request would exceed the rate limit for your organization of 50,000 input "
+         "tokens per minute."),
+     "", RID, CAUSE_RATE_LIMITED},
+    {"429 acceleration limit",
+     API(429, "rate_limit_error",
+         "Your organization's usage increased too quickly (acceleration limit)."),
+     "", RID, CAUSE_RATE_LIMITED},
+    {"429 tier monthly spend cap (enforced_spend_limit_reached)",
+     API(429, "rate_limit_error",
+         "You have reached your API usage limits: your organization has crossed its monthly API "
+         "usage threshold, set based on your organization's API tier. You will regain access on "
+         "2026-09-01 at 00:00 UTC."),
+     "enforced_spend_limit_reached", RID, CAUSE_QUOTA},
     {"429 with the error code alone", API(429, "rate_limit_error", "Rate limited"),
      "enforced_spend_limit_reached", RID, CAUSE_QUOTA},
-    {"429 Claude Code workspace spend limit", API(429, "rate_limit_error",
-     "You have reached your specified workspace API usage limits."), "", RID, CAUSE_QUOTA},
+    {"429 Claude Code workspace spend limit",
+     API(429, "rate_limit_error", "You have reached your specified workspace API usage limits."),
+     "", RID, CAUSE_QUOTA},
     /* 5xx */
     {"500 api_error", API(500, "api_error", "Internal server error"), "", RID, CAUSE_SERVER_ERROR},
     {"500 api_error, old body without request_id", API(500, "api_error", "Internal server error"),
@@ -288,7 +306,8 @@ static void test_fixture_headers(void **state) {
     r.transport = TRANSPORT_OK;
     r.http_status = st;
     util_copy(r.request_id, sizeof(r.request_id), json_str(h, "request-id"));
-    util_copy(r.organization_id, sizeof(r.organization_id), json_str(h, "anthropic-organization-id"));
+    util_copy(r.organization_id, sizeof(r.organization_id),
+              json_str(h, "anthropic-organization-id"));
     const char *ra = json_str(h, "retry-after");
     r.retry_after_s = ra[0] ? atoll(ra) : -1;
     enum cause want;
@@ -554,204 +573,303 @@ static struct status_snapshot *make_page(struct status_snapshot *sp, enum page p
 
 struct key_spec {
   const char *name;
-  const char *org;          /* anthropic-organization-id it reports ("" none) */
+  const char *org; /* anthropic-organization-id it reports ("" none) */
   enum tpl tpl;
-  const char *expect_org;   /* expect_organization, or NULL */
+  const char *expect_org; /* expect_organization, or NULL */
 };
 
 struct judge_case {
   const char *what;
-  struct key_spec keys[8];  /* up to the first with name NULL */
+  struct key_spec keys[8]; /* up to the first with name NULL */
   enum page page;
-  enum page page_before;    /* judged before_ms earlier too (PG_NONE: not) */
+  enum page page_before; /* judged before_ms earlier too (PG_NONE: not) */
   int64_t before_ms;
-  double quorum;            /* 0: 0.5 */
-  const char *verdict;      /* "scope/cause:key,key" */
-  const char *findings[4];  /* the same, most important first */
-  const char *summary;      /* the verdict's exact summary, or NULL */
-  const char *summary_has;  /* a part of it, or NULL */
-  const char *finding_has;  /* a part of the first finding's summary, or NULL */
-  const char *incident;     /* the verdict's incident name, or NULL */
+  double quorum;           /* 0: 0.5 */
+  const char *verdict;     /* "scope/cause:key,key" */
+  const char *findings[4]; /* the same, most important first */
+  const char *summary;     /* the verdict's exact summary, or NULL */
+  const char *summary_has; /* a part of it, or NULL */
+  const char *finding_has; /* a part of the first finding's summary, or NULL */
+  const char *incident;    /* the verdict's incident name, or NULL */
 };
 
-#define K(n, t) {n, "org-a", t, NULL}
-#define KO(n, o, t) {n, o, t, NULL}
+#define K(n, t)                                                                                    \
+  { n, "org-a", t, NULL }
+#define KO(n, o, t)                                                                                \
+  { n, o, t, NULL }
 
 static const struct judge_case judge_cases[] = {
-    {"all is well", {K("a", T_OK), K("b", T_OK), K("c", T_OK), K("d", T_OK)}, PG_GREEN,
-     .verdict = "none/ok:", .summary = "All 4 keys are healthy and the status page is operational."},
-    {"no key has a result yet", {K("a", T_NONE), K("b", T_NONE)}, PG_GREEN, .verdict = "none/ok:",
+    {"all is well",
+     {K("a", T_OK), K("b", T_OK), K("c", T_OK), K("d", T_OK)},
+     PG_GREEN,
+     .verdict = "none/ok:",
+     .summary = "All 4 keys are healthy and the status page is operational."},
+    {"no key has a result yet",
+     {K("a", T_NONE), K("b", T_NONE)},
+     PG_GREEN,
+     .verdict = "none/ok:",
      .summary = "No key has a result yet; the status page is operational."},
-    {"status page not watched, keys fine", {K("a", T_OK), K("b", T_OK)}, PG_NONE,
-     .verdict = "none/ok:", .summary = "Both keys are healthy and the status page is not watched."},
-    {"one key of one, rejected", {K("prod", T_401)}, PG_GREEN,
+    {"status page not watched, keys fine",
+     {K("a", T_OK), K("b", T_OK)},
+     PG_NONE,
+     .verdict = "none/ok:",
+     .summary = "Both keys are healthy and the status page is not watched."},
+    {"one key of one, rejected",
+     {K("prod", T_401)},
+     PG_GREEN,
      .verdict = "local/auth_invalid:prod",
      .summary = "Key 'prod' is rejected (401 invalid x-api-key); it is the only key configured and "
                 "the status page is operational: the problem is this key, not the platform."},
-    {"one key of one, overloaded: a quorum of one", {K("prod", T_529)}, PG_GREEN,
+    {"one key of one, overloaded: a quorum of one",
+     {K("prod", T_529)},
+     PG_GREEN,
      .verdict = "platform/overloaded:prod",
      .summary = "Key 'prod' fails platform-side (529 Overloaded) while the status page shows no "
                 "incident yet: a platform incident, declared before the status page confirms it."},
     {"one key rejected, its siblings healthy",
-     {K("prod", T_401), K("b", T_OK), K("c", T_OK), K("d", T_OK)}, PG_GREEN,
+     {K("prod", T_401), K("b", T_OK), K("c", T_OK), K("d", T_OK)},
+     PG_GREEN,
      .verdict = "local/auth_invalid:prod",
      .summary = "Key 'prod' is rejected (401 invalid x-api-key); 3 other keys are healthy and the "
                 "status page is operational: the problem is this key, not the platform."},
     {"quorum exactly met: 2 of 4 overloaded",
-     {K("a", T_529), K("b", T_529), K("c", T_OK), K("d", T_OK)}, PG_GREEN,
+     {K("a", T_529), K("b", T_529), K("c", T_OK), K("d", T_OK)},
+     PG_GREEN,
      .verdict = "platform/overloaded:a,b",
      .summary_has = "2 of 4 keys fail platform-side at the same time (529 Overloaded)"},
     {"quorum just missed: 1 of 4 overloaded",
-     {K("a", T_529), K("b", T_OK), K("c", T_OK), K("d", T_OK)}, PG_GREEN,
-     .verdict = "local/overloaded:a", .summary_has = "not platform-wide"},
+     {K("a", T_529), K("b", T_OK), K("c", T_OK), K("d", T_OK)},
+     PG_GREEN,
+     .verdict = "local/overloaded:a",
+     .summary_has = "not platform-wide"},
     {"quorum just missed: 2 of 5 is below half",
-     {K("a", T_529), K("b", T_529), K("c", T_OK), K("d", T_OK), K("e", T_OK)}, PG_GREEN,
+     {K("a", T_529), K("b", T_529), K("c", T_OK), K("d", T_OK), K("e", T_OK)},
+     PG_GREEN,
      .verdict = "local/overloaded:a,b"},
-    {"quorum needs two keys: 1 of 2 is half but one key", {K("a", T_500), K("b", T_OK)}, PG_GREEN,
+    {"quorum needs two keys: 1 of 2 is half but one key",
+     {K("a", T_500), K("b", T_OK)},
+     PG_GREEN,
      .verdict = "local/server_error:a"},
-    {"quorum 0.75 met: 3 of 4", {K("a", T_500), K("b", T_500), K("c", T_529), K("d", T_OK)},
-     PG_GREEN, .quorum = 0.75, .verdict = "platform/server_error:a,b,c"},
-    {"quorum 0.75 just missed: 2 of 3", {K("a", T_500), K("b", T_500), K("c", T_OK)}, PG_GREEN,
-     .quorum = 0.75, .verdict = "local/server_error:a,b"},
+    {"quorum 0.75 met: 3 of 4",
+     {K("a", T_500), K("b", T_500), K("c", T_529), K("d", T_OK)},
+     PG_GREEN,
+     .quorum = 0.75,
+     .verdict = "platform/server_error:a,b,c"},
+    {"quorum 0.75 just missed: 2 of 3",
+     {K("a", T_500), K("b", T_500), K("c", T_OK)},
+     PG_GREEN,
+     .quorum = 0.75,
+     .verdict = "local/server_error:a,b"},
     {"incident on the watched component, all keys fail",
-     {K("a", T_529), K("b", T_529), K("c", T_529), K("d", T_529)}, PG_INCIDENT,
-     .verdict = "platform/incident:a,b,c,d", .incident = "Elevated errors on Claude API",
+     {K("a", T_529), K("b", T_529), K("c", T_529), K("d", T_529)},
+     PG_INCIDENT,
+     .verdict = "platform/incident:a,b,c,d",
+     .incident = "Elevated errors on Claude API",
      .summary = "The status page reports 'Elevated errors on Claude API' (major impact, "
                 "https://stspg.io/abc123) and all 4 keys fail platform-side (529 Overloaded): wait "
                 "for the platform; there is nothing to fix on our side."},
     {"the page confirms a single failing key",
-     {K("a", T_500), K("b", T_OK), K("c", T_OK), K("d", T_OK)}, PG_INCIDENT,
-     .verdict = "platform/incident:a", .incident = "Elevated errors on Claude API"},
+     {K("a", T_500), K("b", T_OK), K("c", T_OK), K("d", T_OK)},
+     PG_INCIDENT,
+     .verdict = "platform/incident:a",
+     .incident = "Elevated errors on Claude API"},
     {"incident only on an unwatched component",
-     {K("a", T_529), K("b", T_OK), K("c", T_OK), K("d", T_OK)}, PG_INCIDENT_UNWATCHED,
+     {K("a", T_529), K("b", T_OK), K("c", T_OK), K("d", T_OK)},
+     PG_INCIDENT_UNWATCHED,
      .verdict = "local/overloaded:a"},
-    {"incident only on an unwatched component, keys fine", {K("a", T_OK), K("b", T_OK)},
-     PG_INCIDENT_UNWATCHED, .verdict = "none/ok:",
+    {"incident only on an unwatched component, keys fine",
+     {K("a", T_OK), K("b", T_OK)},
+     PG_INCIDENT_UNWATCHED,
+     .verdict = "none/ok:",
      .summary = "Both keys are healthy and the status page is operational."},
     {"watched component partial outage before any incident is posted",
-     {K("a", T_500), K("b", T_500), K("c", T_OK)}, PG_DEGRADED,
-     .verdict = "platform/incident:a,b", .incident = "Claude API (api.anthropic.com)",
+     {K("a", T_500), K("b", T_500), K("c", T_OK)},
+     PG_DEGRADED,
+     .verdict = "platform/incident:a,b",
+     .incident = "Claude API (api.anthropic.com)",
      .summary_has = "The status page shows Claude API (api.anthropic.com) as partial_outage and 2 "
                     "of 3 keys fail platform-side"},
     {"maintenance in progress explains the failures",
-     {K("a", T_500), K("b", T_500), K("c", T_500)}, PG_MAINT,
-     .verdict = "platform/maintenance:a,b,c", .incident = "Scheduled database maintenance",
+     {K("a", T_500), K("b", T_500), K("c", T_500)},
+     PG_MAINT,
+     .verdict = "platform/maintenance:a,b,c",
+     .incident = "Scheduled database maintenance",
      .summary_has = "expect errors until it ends"},
-    {"maintenance on an unwatched component, keys fine", {K("a", T_OK), K("b", T_OK)},
-     PG_MAINT_UNWATCHED, .verdict = "none/ok:"},
+    {"maintenance on an unwatched component, keys fine",
+     {K("a", T_OK), K("b", T_OK)},
+     PG_MAINT_UNWATCHED,
+     .verdict = "none/ok:"},
     {"maintenance on an unwatched component does not explain failures",
-     {K("a", T_500), K("b", T_OK), K("c", T_OK)}, PG_MAINT_UNWATCHED,
+     {K("a", T_500), K("b", T_OK), K("c", T_OK)},
+     PG_MAINT_UNWATCHED,
      .verdict = "local/server_error:a"},
     {"everything times out and the status page is unreachable too",
-     {K("a", T_TIMEOUT), K("b", T_TIMEOUT), K("c", T_TIMEOUT)}, PG_UNREACHABLE_NODATA,
+     {K("a", T_TIMEOUT), K("b", T_TIMEOUT), K("c", T_TIMEOUT)},
+     PG_UNREACHABLE_NODATA,
      .verdict = "network/timeout:a,b,c",
      .summary = "All 3 keys fail at transport level (Operation timed out after 10000 "
                 "milliseconds) and the status page is unreachable too: the problem is this host's "
                 "network path (DNS, proxy, firewall), not the platform."},
-    {"DNS fails everywhere, the status page too", {K("a", T_DNS), K("b", T_DNS)},
-     PG_UNREACHABLE_NODATA, .verdict = "network/network:a,b",
+    {"DNS fails everywhere, the status page too",
+     {K("a", T_DNS), K("b", T_DNS)},
+     PG_UNREACHABLE_NODATA,
+     .verdict = "network/network:a,b",
      .summary_has = "(Could not resolve host: api.anthropic.com) and the status page is "
                     "unreachable too"},
     {"every key times out while the status page answers green",
-     {K("a", T_TIMEOUT), K("b", T_TIMEOUT), K("c", T_TIMEOUT)}, PG_GREEN,
-     .verdict = "network/timeout:a,b,c", .summary_has = "while the status page answers"},
+     {K("a", T_TIMEOUT), K("b", T_TIMEOUT), K("c", T_TIMEOUT)},
+     PG_GREEN,
+     .verdict = "network/timeout:a,b,c",
+     .summary_has = "while the status page answers"},
     {"timeouts beside overloaded keys are platform-side",
-     {K("a", T_529), K("b", T_529), K("c", T_TIMEOUT), K("d", T_TIMEOUT)}, PG_GREEN,
+     {K("a", T_529), K("b", T_529), K("c", T_TIMEOUT), K("d", T_TIMEOUT)},
+     PG_GREEN,
      .verdict = "platform/overloaded:a,b,c,d"},
     {"timeouts confirmed by the status page",
-     {K("a", T_TIMEOUT), K("b", T_TIMEOUT), K("c", T_TIMEOUT)}, PG_INCIDENT,
+     {K("a", T_TIMEOUT), K("b", T_TIMEOUT), K("c", T_TIMEOUT)},
+     PG_INCIDENT,
      .verdict = "platform/incident:a,b,c"},
     {"Cloudflare 502s during an incident are the platform's",
-     {K("a", T_EDGE502), K("b", T_EDGE502), K("c", T_OK)}, PG_INCIDENT,
+     {K("a", T_EDGE502), K("b", T_EDGE502), K("c", T_OK)},
+     PG_INCIDENT,
      .verdict = "platform/incident:a,b"},
     {"Cloudflare 502s with a green page are the path's",
-     {K("a", T_EDGE502), K("b", T_EDGE502), K("c", T_EDGE502)}, PG_GREEN,
-     .verdict = "network/edge_error:a,b,c", .summary_has = "(HTTP 502 without a request-id)"},
+     {K("a", T_EDGE502), K("b", T_EDGE502), K("c", T_EDGE502)},
+     PG_GREEN,
+     .verdict = "network/edge_error:a,b,c",
+     .summary_has = "(HTTP 502 without a request-id)"},
     {"a 401 during an incident is still a key problem",
-     {K("a", T_529), K("b", T_529), K("c", T_529), K("d", T_401)}, PG_INCIDENT,
-     .verdict = "platform/incident:a,b,c", .findings = {"local/auth_invalid:d"},
+     {K("a", T_529), K("b", T_529), K("c", T_529), K("d", T_401)},
+     PG_INCIDENT,
+     .verdict = "platform/incident:a,b,c",
+     .findings = {"local/auth_invalid:d"},
      .finding_has = "Key 'd' is rejected (401 invalid x-api-key); 3 other keys fail platform-side "
                     "and the status page shows 'Elevated errors on Claude API': the problem is "
                     "this key, apart from the platform incident."},
     {"platform first even when local failures touch more keys",
-     {K("a", T_529), K("b", T_401), K("c", T_401), K("d", T_401)}, PG_INCIDENT,
-     .verdict = "platform/incident:a", .findings = {"local/auth_invalid:b,c,d"}},
+     {K("a", T_529), K("b", T_401), K("c", T_401), K("d", T_401)},
+     PG_INCIDENT,
+     .verdict = "platform/incident:a",
+     .findings = {"local/auth_invalid:b,c,d"}},
     {"status page unreachable while the API answers",
-     {K("a", T_OK), K("b", T_OK), K("c", T_OK)}, PG_UNREACHABLE_GREEN, .verdict = "none/ok:",
+     {K("a", T_OK), K("b", T_OK), K("c", T_OK)},
+     PG_UNREACHABLE_GREEN,
+     .verdict = "none/ok:",
      .findings = {"network/status_page_unreachable:"},
      .summary = "All 3 keys are healthy and the status page is unreachable.",
      .finding_has = "The status page could not be fetched (HTTP 503 from status.claude.com) while "
                     "the API answers; its last good data is 5m0s old. This is not an incident"},
     {"an unreachable page keeps its open incident",
-     {K("a", T_529), K("b", T_529), K("c", T_529)}, PG_UNREACHABLE_INCIDENT,
-     .verdict = "platform/incident:a,b,c", .findings = {"network/status_page_unreachable:"},
+     {K("a", T_529), K("b", T_529), K("c", T_529)},
+     PG_UNREACHABLE_INCIDENT,
+     .verdict = "platform/incident:a,b,c",
+     .findings = {"network/status_page_unreachable:"},
      .incident = "Elevated errors on Claude API",
      .summary_has = "at its last successful poll 5m0s ago",
      .finding_has = "still showed 'Elevated errors on Claude API' unresolved"},
     {"the classifier remembers the incident when the caller has no data",
-     {K("a", T_529), K("b", T_529)}, PG_UNREACHABLE_NODATA, PG_INCIDENT, 2 * MIN,
-     .verdict = "platform/incident:a,b", .findings = {"network/status_page_unreachable:"},
+     {K("a", T_529), K("b", T_529)},
+     PG_UNREACHABLE_NODATA,
+     PG_INCIDENT,
+     2 * MIN,
+     .verdict = "platform/incident:a,b",
+     .findings = {"network/status_page_unreachable:"},
      .incident = "Elevated errors on Claude API"},
     {"probes fail platform-side for longer than mismatch_after while the page is green",
-     {K("a", T_529), K("b", T_529), K("c", T_529)}, PG_GREEN, PG_GREEN, 11 * MIN,
-     .verdict = "platform/overloaded:a,b,c", .findings = {"platform/status_mismatch:a,b,c"},
+     {K("a", T_529), K("b", T_529), K("c", T_529)},
+     PG_GREEN,
+     PG_GREEN,
+     11 * MIN,
+     .verdict = "platform/overloaded:a,b,c",
+     .findings = {"platform/status_mismatch:a,b,c"},
      .finding_has = "The probes have failed platform-side for 11m0s (all 3 keys, 529 Overloaded) "
                     "but the status page still shows no incident"},
     {"probes fail platform-side, page green, not yet long enough",
-     {K("a", T_529), K("b", T_529), K("c", T_529)}, PG_GREEN, PG_GREEN, 5 * MIN,
+     {K("a", T_529), K("b", T_529), K("c", T_529)},
+     PG_GREEN,
+     PG_GREEN,
+     5 * MIN,
      .verdict = "platform/overloaded:a,b,c"},
     {"page red on a watched component while every key is fine, for long",
-     {K("a", T_OK), K("b", T_OK), K("c", T_OK)}, PG_INCIDENT, PG_INCIDENT, 11 * MIN,
-     .verdict = "none/ok:", .findings = {"platform/status_mismatch:"},
+     {K("a", T_OK), K("b", T_OK), K("c", T_OK)},
+     PG_INCIDENT,
+     PG_INCIDENT,
+     11 * MIN,
+     .verdict = "none/ok:",
+     .findings = {"platform/status_mismatch:"},
      .summary = "All 3 keys are healthy and the status page shows 'Elevated errors on Claude API', "
                 "but the probes see nothing of it.",
      .finding_has = "for at least 11m0s, but all 3 keys are healthy"},
-    {"page red while every key is fine, just now", {K("a", T_OK), K("b", T_OK)}, PG_INCIDENT,
+    {"page red while every key is fine, just now",
+     {K("a", T_OK), K("b", T_OK)},
+     PG_INCIDENT,
      .verdict = "none/ok:"},
     {"a whole organization out of credit is one finding",
      {KO("a1", "org-a", T_400_CREDIT), KO("a2", "org-a", T_400_CREDIT),
       KO("a3", "org-a", T_400_CREDIT), KO("b1", "org-b", T_OK)},
-     PG_GREEN, .verdict = "local/quota:a1,a2,a3",
-     .summary_has = "All 3 keys of organization org-a are out of credit or over a spend limit ('a1': "
-                    "400 Your credit balance is too low to access the Anthropic API.); 1 other key "
-                    "is healthy"},
+     PG_GREEN,
+     .verdict = "local/quota:a1,a2,a3",
+     .summary_has =
+         "All 3 keys of organization org-a are out of credit or over a spend limit ('a1': "
+         "400 Your credit balance is too low to access the Anthropic API.); 1 other key "
+         "is healthy"},
     {"an organization rate-limited together is one finding",
-     {KO("a1", "org-a", T_429), KO("a2", "org-a", T_429), KO("b1", "org-b", T_OK)}, PG_GREEN,
+     {KO("a1", "org-a", T_429), KO("a2", "org-a", T_429), KO("b1", "org-b", T_OK)},
+     PG_GREEN,
      .verdict = "local/rate_limited:a1,a2",
      .summary_has = "the organization's rate limits are used up by its traffic as a whole"},
     {"one key rate-limited while its organization's siblings are fine",
-     {KO("a1", "org-a", T_429), KO("a2", "org-a", T_OK), KO("a3", "org-a", T_OK)}, PG_GREEN,
+     {KO("a1", "org-a", T_429), KO("a2", "org-a", T_OK), KO("a3", "org-a", T_OK)},
+     PG_GREEN,
      .verdict = "local/rate_limited:a1",
      .summary = "Key 'a1' is rate limited (429 Rate limited); 2 other keys of its organization are "
                 "fine and the status page is operational: its workspace's rate limit or its own "
                 "traffic, not the organization's limits and not the platform."},
     {"the tier's spend cap (429) on a whole organization",
      {KO("a1", "org-a", T_429_SPEND), KO("a2", "org-a", T_429_SPEND), KO("b1", "org-b", T_OK)},
-     PG_GREEN, .verdict = "local/quota:a1,a2", .summary_has = "organization org-a"},
-    {"a disabled organization", {KO("a1", "org-a", T_400_DISABLED), KO("a2", "org-a", T_400_DISABLED)},
-     PG_GREEN, .verdict = "local/account_disabled:a1,a2"},
+     PG_GREEN,
+     .verdict = "local/quota:a1,a2",
+     .summary_has = "organization org-a"},
+    {"a disabled organization",
+     {KO("a1", "org-a", T_400_DISABLED), KO("a2", "org-a", T_400_DISABLED)},
+     PG_GREEN,
+     .verdict = "local/account_disabled:a1,a2"},
     {"two local causes: the one with most keys first",
-     {K("a", T_401), K("b", T_401), KO("c", "org-c", T_400_CREDIT), K("d", T_OK)}, PG_GREEN,
-     .verdict = "local/auth_invalid:a,b", .findings = {"local/quota:c"},
+     {K("a", T_401), K("b", T_401), KO("c", "org-c", T_400_CREDIT), K("d", T_OK)},
+     PG_GREEN,
+     .verdict = "local/auth_invalid:a,b",
+     .findings = {"local/quota:c"},
      .summary_has = "Keys 'a' and 'b' are rejected ('a': 401 invalid x-api-key); 1 of 2 other "
                     "keys is healthy"},
-    {"as many keys each: the more severe first", {K("a", T_403), K("b", T_401), K("c", T_OK)},
-     PG_GREEN, .verdict = "local/auth_invalid:b", .findings = {"local/permission:a"}},
+    {"as many keys each: the more severe first",
+     {K("a", T_403), K("b", T_401), K("c", T_OK)},
+     PG_GREEN,
+     .verdict = "local/auth_invalid:b",
+     .findings = {"local/permission:a"}},
     {"a key answering for the wrong organization",
-     {{"a", "org-a", T_OK, "org-expected"}, K("b", T_OK)}, PG_GREEN,
+     {{"a", "org-a", T_OK, "org-expected"}, K("b", T_OK)},
+     PG_GREEN,
      .verdict = "local/permission:a",
      .summary_has = "Key 'a' is denied permission (key reports organization org-a, expected "
                     "org-expected)"},
-    {"a key whose secret cannot be read", {K("a", T_UNAVAILABLE), K("b", T_OK)}, PG_GREEN,
+    {"a key whose secret cannot be read",
+     {K("a", T_UNAVAILABLE), K("b", T_OK)},
+     PG_GREEN,
      .verdict = "local/key_unavailable:a",
      .summary_has = "(environment variable ANTHROPIC_API_KEY is not set)"},
     {"one key cannot resolve the API while the others can",
-     {K("a", T_DNS), K("b", T_OK), K("c", T_OK)}, PG_GREEN, .verdict = "local/network:a"},
-    {"network before local", {K("a", T_DNS), K("b", T_DNS), K("c", T_DNS), K("d", T_401)},
-     PG_UNREACHABLE_NODATA, .verdict = "network/network:a,b,c",
+     {K("a", T_DNS), K("b", T_OK), K("c", T_OK)},
+     PG_GREEN,
+     .verdict = "local/network:a"},
+    {"network before local",
+     {K("a", T_DNS), K("b", T_DNS), K("c", T_DNS), K("d", T_401)},
+     PG_UNREACHABLE_NODATA,
+     .verdict = "network/network:a,b,c",
      .findings = {"local/auth_invalid:d"}},
     {"an incident on the page does not make DNS failures the platform's",
-     {K("a", T_DNS), K("b", T_DNS)}, PG_INCIDENT, .verdict = "network/network:a,b"},
+     {K("a", T_DNS), K("b", T_DNS)},
+     PG_INCIDENT,
+     .verdict = "network/network:a,b"},
 };
 
 static void finding_str(char *buf, size_t sz, const struct classifier *c, const struct finding *f) {
@@ -820,8 +938,8 @@ static int run_judge_case(const struct judge_case *jc) {
   for (size_t i = 0; i < j.n_findings; i++) {
     finding_str(got, sizeof(got), c, &j.findings[i]);
     if (i >= nf || strcmp(got, jc->findings[i]) != 0) {
-      print_error("%s: finding %zu is %s (%s), want %s\n", jc->what, i, got,
-                  j.findings[i].summary, i < nf ? jc->findings[i] : "none");
+      print_error("%s: finding %zu is %s (%s), want %s\n", jc->what, i, got, j.findings[i].summary,
+                  i < nf ? jc->findings[i] : "none");
       bad++;
     }
     if (!j.findings[i].summary || !j.findings[i].summary[0]) bad++;
@@ -1252,8 +1370,8 @@ static void test_lead_time(void **state) {
   /* Recovered: no incident, the last lead stays. */
   for (uint32_t i = 0; i < 2; i++)
     feed(c, i, PROBE_MODELS, T_OK, 1800, &t);
-  assert_int_equal(classifier_judge(c, make_page(&snap, PG_GREEN, NOW + 31 * MIN), NOW + 31 * MIN,
-                                    &j), 0);
+  assert_int_equal(
+      classifier_judge(c, make_page(&snap, PG_GREEN, NOW + 31 * MIN), NOW + 31 * MIN, &j), 0);
   status_snapshot_free(&snap);
   assert_int_equal(j.verdict.scope, SCOPE_NONE);
   assert_false(j.platform_incident);
