@@ -1,14 +1,15 @@
 /* cli.c — option parsing of each command and the commands that are only glue (version,
  * check-config). The daemon lives in daemon.c, the one-shot check in check.c, the history
- * readers in storage/. Exit codes per DESIGN.md. */
+ * and incidents commands in history.c (their queries in storage/). Exit codes per
+ * DESIGN.md. */
 #include "agent/cli.h"
 #include "agent/log.h"
 #include "agent/util.h"
+#include "storage/store.h"
 
 #include <cJSON.h>
 #include <curl/curl.h>
 #include <microhttpd.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 #include <uv.h>
@@ -31,7 +32,7 @@ int cli_version(int argc, char **argv) {
   printf("libuv %s\n", uv_version_string());
   printf("libcurl %s (%s, http2 %s)\n", cv->version, cv->ssl_version ? cv->ssl_version : "no TLS",
          http2 ? "yes" : "no");
-  printf("sqlite %s\n", sqlite3_libversion());
+  printf("sqlite %s\n", store_sqlite_version());
   printf("cjson %s\n", cJSON_Version());
   printf("libyaml %s\n", yaml_get_version_string());
   printf("libmicrohttpd %s\n", MHD_get_version());
@@ -59,16 +60,4 @@ int cli_check_config(int argc, char **argv) {
   (void)argc;
   (void)argv;
   return not_yet("check-config");
-}
-
-int cli_history(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  return not_yet("history");
-}
-
-int cli_incidents(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  return not_yet("incidents");
 }
