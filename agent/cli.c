@@ -3,13 +3,14 @@
  * readers in storage/. Exit codes per DESIGN.md. */
 #include "agent/cli.h"
 #include "agent/config.h"
+#include "agent/daemon.h"
 #include "agent/log.h"
 #include "agent/util.h"
+#include "storage/store.h"
 
 #include <cJSON.h>
 #include <curl/curl.h>
 #include <microhttpd.h>
-#include <sqlite3.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -33,28 +34,60 @@ int cli_version(int argc, char **argv) {
   printf("libuv %s\n", uv_version_string());
   printf("libcurl %s (%s, http2 %s)\n", cv->version, cv->ssl_version ? cv->ssl_version : "no TLS",
          http2 ? "yes" : "no");
-  printf("sqlite %s\n", sqlite3_libversion());
+  printf("sqlite %s\n", store_sqlite_version());
   printf("cjson %s\n", cJSON_Version());
   printf("libyaml %s\n", yaml_get_version_string());
   printf("libmicrohttpd %s\n", MHD_get_version());
   return 0;
 }
 
-static int not_yet(const char *cmd) {
-  fprintf(stderr, "claudemon %s: not yet implemented\n", cmd);
-  return 2;
-}
+static const char run_usage[] =
+    "usage: claudemon run [-c FILE] [--log-level debug|info|warn|error]\n"
+    "\n"
+    "Runs the agent until SIGTERM or SIGINT (SIGHUP re-reads the config). Without -c it runs\n"
+    "the embedded default config: one key from ANTHROPIC_API_KEY, the database\n"
+    "./claudemon.db, HTTP on 127.0.0.1:9464, the real API and status page.\n"
+    "\n"
+    "exit status: 0 after a clean stop; 2 bad config, or the database or listen address\n"
+    "cannot be used.\n";
 
 int cli_run(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  return not_yet("run");
-}
-
-int cli_check(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  return not_yet("check");
+  const char *config_path = NULL, *level = NULL;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+      fputs(run_usage, stdout);
+      return 0;
+    } else if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+      config_path = argv[++i];
+    } else if (strcmp(argv[i], "--log-level") == 0 && i + 1 < argc) {
+      level = argv[++i];
+    } else {
+      fprintf(stderr, "claudemon run: unexpected argument '%s'\n\n%s", argv[i], run_usage);
+      return 2;
+    }
+  }
+  struct config *cfg = NULL;
+  struct config_diag diag = {0};
+  int rc = config_path ? config_load(config_path, &cfg, &diag) : config_load_default(&cfg, &diag);
+  for (size_t i = 0; i < diag.n_errors; i++)
+    fprintf(stderr, "%s\n", diag.errors[i]);
+  for (size_t i = 0; i < diag.n_warnings; i++)
+    log_warn("config warning", "warning=%s", log_q(diag.warnings[i]));
+  config_diag_free(&diag);
+  if (rc != 0) return 2;
+  if (!level) level = cfg->log_level;
+  if (level) {
+    enum log_level lvl;
+    if (log_parse_level(level, &lvl) != 0) {
+      fprintf(stderr, "claudemon run: unknown log level '%s'\n", level);
+      config_free(cfg);
+      return 2;
+    }
+    log_set_level(lvl);
+  }
+  int code = daemon_run(cfg, config_path);
+  config_free(cfg);
+  return code;
 }
 
 static const char check_config_usage[] =
@@ -102,14 +135,3 @@ int cli_check_config(int argc, char **argv) {
   return rc == 0 ? 0 : 2;
 }
 
-int cli_history(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  return not_yet("history");
-}
-
-int cli_incidents(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  return not_yet("incidents");
-}
