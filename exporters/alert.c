@@ -14,6 +14,7 @@
 #include "agent/util.h"
 
 #include <cJSON.h>
+#include <ctype.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <stdlib.h>
@@ -455,8 +456,8 @@ static void annotations_for(const struct alerts *a, const struct prepared *p,
   char *s;
   if (summary && *summary)
     s = clean_text(summary, SUMMARY_MAX, false);
-  else if (p->key)
-    s = xasprintf("Key '%s': %s", p->key, d->title);
+  else if (p->key) /* "Key 'prod': the API rejects the key", as the shipped rules say it */
+    s = xasprintf("Key '%s': %c%s", p->key, tolower((unsigned char)d->title[0]), d->title + 1);
   else
     s = xstrdup(d->title);
   set_pair(&ann[n++], "summary", s);

@@ -274,7 +274,7 @@ static void test_payload_fields(void **state) {
   assert_null(annotation(al, "runbook_url"));
   assert_null(annotation(al, "vantage"));
   assert_string_equal(annotation(al, "summary"),
-                      "Key 'batch jobs': Credit balance or spend limit exhausted");
+                      "Key 'batch jobs': credit balance or spend limit exhausted");
   assert_string_equal(annotation(al, "description"), "line one\nline two");
   cJSON_Delete(arr);
   alerts_free(a);
