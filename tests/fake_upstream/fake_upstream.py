@@ -255,6 +255,9 @@ class Response:
 
 def read_request(rfile, sock, kind, conn_id):
     """Read one request. Returns None when the client closed the connection between requests."""
+    first = rfile.peek(1)[:1]
+    if first == b"\x16":
+        raise BadRequest(400, "a TLS handshake on a plain HTTP port")
     line = rfile.readline(MAX_HEADER_BYTES + 1)
     while line in (b"\r\n", b"\n"):
         line = rfile.readline(MAX_HEADER_BYTES + 1)
@@ -1507,6 +1510,8 @@ def main(argv=None):
     ap.add_argument("--status-port", type=int, default=0)
     ap.add_argument("--scenario", help="JSON scenario file")
     ap.add_argument("--verbose", action="store_true", help="log every request (with labels, never keys)")
+    ap.add_argument("--exit-with-parent", action="store_true",
+                    help="exit when the parent process goes away (no orphans when a test runner dies)")
     args = ap.parse_args(argv)
 
     threading.stack_size(512 * 1024)
@@ -1545,8 +1550,11 @@ def main(argv=None):
     sys.stdout.flush()
     fake.log("listening on %s api_port=%d status_port=%d" % (args.host, fake.api_port, fake.status_port))
 
+    parent = os.getppid()
     while not stop.wait(0.5):
-        pass
+        if args.exit_with_parent and os.getppid() != parent:
+            fake.log("parent process went away")
+            break
     fake.log("stopping")
     try:
         fake.api_server.shutdown()
