@@ -1515,6 +1515,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     threading.stack_size(512 * 1024)
+    # with thousands of connection threads the default 5 ms GIL switch interval thrashes
+    sys.setswitchinterval(0.05)
     fake = Fake(args.host, verbose=args.verbose)
     raw = {}
     if args.scenario:

@@ -744,6 +744,13 @@ class TestCountingAndControl(FakeTestCase):
                 c.close()
         self.up.wait_for_stats(lambda st: st["open_connections"] == 0, timeout=10)
 
+    def test_idle_timeout_closes_keep_alive(self):
+        self.up.patch_scenario({"idle_timeout": 0.2})
+        s = self.raw(self.raw_api_request())
+        self.assertTrue(s.recv(65536).startswith(b"HTTP/1.1 200"))
+        self.assertEqual(s.recv(1), b"")  # the fake closed the idle connection
+        s.close()
+
     def test_rate(self):
         c = http.client.HTTPConnection("127.0.0.1", self.up.api_port, timeout=5)
         n = 1000

@@ -789,8 +789,8 @@ class Agent:
                 _reap(self.proc, term_timeout=0)
                 raise AssertionError("claudemon did not exit within %ss of signal %s; stderr tail:\n%s"
                                      % (timeout, sig, self._tail()))
-        for t in self._readers:
-            t.join(2)
         rc = self.proc.returncode
         _reap(self.proc, term_timeout=0)  # its process group, if anything is left
+        for t in self._readers:
+            t.join(2)
         return rc
