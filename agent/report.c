@@ -1,6 +1,7 @@
 /* report.c — builds the JSON documents that `check` prints and /api/v1/status serves, in
  * DESIGN.md's shape. Pure: cJSON trees in memory; the caller prints and frees them. */
 #include "agent/report.h"
+#include "agent/classify.h"
 #include "agent/util.h"
 
 void report_time(cJSON *obj, const char *name, int64_t unix_ms) {
@@ -129,4 +130,66 @@ cJSON *report_status_page(const struct status_snapshot *s) {
   for (size_t i = 0; i < s->n_maintenances; i++)
     cJSON_AddItemToArray(mnt, incident_json(&s->maintenances[i]));
   return o;
+}
+
+static cJSON *evidence_json(const struct evidence *e, const char *key) {
+  cJSON *o = cJSON_CreateObject();
+  if (key) cJSON_AddStringToObject(o, "key", key);
+  cJSON_AddStringToObject(o, "probe", probe_kind_name(e->kind));
+  cJSON_AddStringToObject(o, "cause", cause_name(e->cause));
+  report_time(o, "at", e->at_ms);
+  if (e->http_status > 0)
+    cJSON_AddNumberToObject(o, "http_status", e->http_status);
+  else
+    cJSON_AddNullToObject(o, "http_status");
+  report_str(o, "error_type", e->error_type);
+  report_str(o, "error_message", e->error_message);
+  report_str(o, "error_code", e->error_code);
+  report_str(o, "request_id", e->request_id);
+  if (e->curl_error[0]) cJSON_AddStringToObject(o, "curl_error", e->curl_error);
+  return o;
+}
+
+static const char *key_name(const struct classifier *c, uint32_t i) {
+  const struct key_state *k = classifier_key(c, i);
+  return k && k->name ? k->name : "?";
+}
+
+cJSON *report_finding(const struct finding *f, const struct classifier *c) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "scope", scope_name(f->scope));
+  cJSON_AddStringToObject(o, "cause", cause_name(f->cause));
+  cJSON *keys = cJSON_AddArrayToObject(o, "keys");
+  for (size_t i = 0; i < f->n_keys; i++)
+    cJSON_AddItemToArray(keys, cJSON_CreateString(key_name(c, f->keys[i])));
+  cJSON_AddStringToObject(o, "summary", f->summary ? f->summary : "");
+  cJSON *ev = cJSON_AddArrayToObject(o, "evidence");
+  for (size_t i = 0; i < f->n_evidence; i++)
+    cJSON_AddItemToArray(ev, evidence_json(&f->evidence[i], key_name(c, f->evidence_keys[i])));
+  cJSON_AddStringToObject(o, "advice", f->advice ? f->advice : cause_advice(f->cause));
+  report_time(o, "since", f->since_ms);
+  if (f->organization_id[0]) cJSON_AddStringToObject(o, "organization_id", f->organization_id);
+  if (f->incident_id[0]) {
+    cJSON *inc = cJSON_AddObjectToObject(o, "incident");
+    cJSON_AddStringToObject(inc, "id", f->incident_id);
+    cJSON_AddStringToObject(inc, "name", f->incident_name);
+    report_str(inc, "shortlink", f->incident_link);
+    cJSON_AddStringToObject(inc, "impact", indicator_name(f->impact));
+  }
+  return o;
+}
+
+void report_judgement(cJSON *doc, const struct judgement *j, const struct classifier *c) {
+  cJSON_AddItemToObject(doc, "verdict", report_finding(&j->verdict, c));
+  cJSON *fs = cJSON_AddArrayToObject(doc, "findings");
+  for (size_t i = 0; i < j->n_findings; i++)
+    cJSON_AddItemToArray(fs, report_finding(&j->findings[i], c));
+  cJSON *p = cJSON_AddObjectToObject(doc, "platform");
+  cJSON_AddBoolToObject(p, "incident", j->platform_incident);
+  report_time(p, "declared_at", j->declared_ms);
+  report_time(p, "page_published_at", j->page_published_ms);
+  if (j->has_lead)
+    cJSON_AddNumberToObject(p, "detection_lead_seconds", (double)j->lead_ms / 1000.0);
+  else
+    cJSON_AddNullToObject(p, "detection_lead_seconds");
 }

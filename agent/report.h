@@ -22,4 +22,17 @@ void report_time(cJSON *obj, const char *name, int64_t unix_ms);
 /* report_str adds name: s to obj, or null when s is NULL or "". */
 void report_str(cJSON *obj, const char *name, const char *s);
 
+
+
+struct classifier;
+struct finding;
+struct judgement;
+
+/* report_finding returns a verdict or finding {scope, cause, keys[], summary, evidence[],
+ * advice, ...}; key names come from the classifier. */
+cJSON *report_finding(const struct finding *f, const struct classifier *c);
+
+/* report_judgement adds "verdict", "findings" and "platform" (incident declared, lead time)
+ * of j to doc. */
+void report_judgement(cJSON *doc, const struct judgement *j, const struct classifier *c);
 #endif
