@@ -103,9 +103,10 @@ struct alerts_opts {
   size_t n_receivers;         /* Alertmanagers and webhooks, each scheduled on its own */
 };
 
-/* alerts_opts_from_config fills o from the config: resend interval, external_url (or
- * http://<listen>), runbook_url, vantage, and n_receivers = the Alertmanagers + 1 when a
- * webhook is configured (the webhook is the last receiver). The hold-down also covers the
+/* alerts_opts_from_config fills o from the config: resend interval, external_url (whose
+ * default, http://<listen>, the config parser fills in), runbook_url, vantage, and
+ * n_receivers = the Alertmanagers + 1 when a webhook is configured (the webhook is the last
+ * receiver). The hold-down also covers the
  * keys' probe intervals: max(5 min, 4 × resend, 3 × the longest of the keys' shortest probe
  * intervals), so a key whose state flips on every probe holds its alert. Strings point into
  * c; alerts_new() copies them. */
