@@ -918,8 +918,8 @@ static void parse_retention(struct parser *p, const yaml_node_t *n) {
 }
 
 static void parse_alerting(struct parser *p, const yaml_node_t *n) {
-  static const char *const fields[] = {"alertmanager", "resend_interval", "runbook_url", "webhook",
-                                       NULL};
+  static const char *const fields[] = {"alertmanager", "resend_interval", "hold_down",
+                                       "resolved_keep", "runbook_url", "webhook", NULL};
   static const char *const webhook_fields[] = {"url_env", "url_file", "hmac_secret_env",
                                                "hmac_secret_file", NULL};
   struct config *c = p->c;
@@ -929,6 +929,10 @@ static void parse_alerting(struct parser *p, const yaml_node_t *n) {
                   &c->alerting.alertmanager, &c->alerting.n_alertmanager);
   get_duration(p, map_get(p, n, "resend_interval"), "alerting.resend_interval", 1000,
                &c->alerting.resend_interval_ms);
+  get_duration(p, map_get(p, n, "hold_down"), "alerting.hold_down", 1000,
+               &c->alerting.hold_down_ms);
+  get_duration(p, map_get(p, n, "resolved_keep"), "alerting.resolved_keep", 1000,
+               &c->alerting.resolved_keep_ms);
   get_url(p, map_get(p, n, "runbook_url"), "alerting.runbook_url", URL_HTTP,
           &c->alerting.runbook_url);
   yaml_node_t *wh = map_get(p, n, "webhook");

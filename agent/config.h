@@ -89,6 +89,8 @@ struct config {
     char **alertmanager; /* base URLs */
     size_t n_alertmanager;
     int64_t resend_interval_ms;
+    int64_t hold_down_ms;     /* flap damping; 0: max(5m, 4 x resend, 3 x shortest interval) */
+    int64_t resolved_keep_ms; /* resolved alerts are re-sent this long; 0: 15m */
     char *runbook_url;
     struct {
       struct config_secret_ref url;

@@ -269,7 +269,8 @@ void alerts_opts_from_config(struct alerts_opts *o, const struct config *c) {
     }
     if (3 * shortest > hold) hold = 3 * shortest;
   }
-  o->hold_down_ms = hold;
+  o->hold_down_ms = c->alerting.hold_down_ms > 0 ? c->alerting.hold_down_ms : hold;
+  o->resolved_keep_ms = c->alerting.resolved_keep_ms;
 }
 
 struct alerts *alerts_new(const struct alerts_opts *o) {
