@@ -79,6 +79,7 @@ struct httpd {
   char auth_pass_hash[65];
   struct httpd_conn *conns;
   size_t n_conns;
+  bool conn_closed;    /* a connection closed during the last MHD_run() */
   void (*done)(void *);
   void *done_arg;
 };
@@ -219,6 +220,7 @@ static void on_connection(void *cls, struct MHD_Connection *connection, void **s
     conn_unlink(h, c);
     free(c);
     *socket_context = NULL;
+    h->conn_closed = true;
   }
 }
 
@@ -256,9 +258,15 @@ static void on_reaper(uv_timer_t *t);
 
 static void httpd__run(struct httpd *h) {
   if (h->closing) return;
+  h->conn_closed = false;
   MHD_run(h->mhd);
   MHD_UNSIGNED_LONG_LONG to = 0;
-  if (MHD_get_timeout(h->mhd, &to) == MHD_YES) {
+  if (h->conn_closed) {
+    /* At the connection limit libmicrohttpd takes its listen socket out of its epoll set
+     * and puts it back only at the start of a later MHD_run(): run again at once, or the
+     * clients waiting in the backlog would wait for some other timeout. */
+    uv_timer_start(&h->timer, on_timer, 0, 0);
+  } else if (MHD_get_timeout(h->mhd, &to) == MHD_YES) {
     /* 0 means there is work pending now: the timer then fires on the next loop turn. */
     uv_timer_start(&h->timer, on_timer, (uint64_t)to, 0);
   } else {

@@ -385,6 +385,56 @@ static void test_slow_client_cut(void **state) {
   run_server(&o, client_slow);
 }
 
+/* keep_alive_get sends one keep-alive request on fd and reads its whole answer (the
+ * healthy route's body ends the response). */
+static bool keep_alive_get(int fd) {
+  const char *req = "GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n";
+  if (send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req)) return false;
+  char buf[1024];
+  size_t len = 0;
+  while (len < sizeof(buf) - 1) {
+    ssize_t n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
+    if (n <= 0) return false;
+    len += (size_t)n;
+    buf[len] = '\0';
+    if (strstr(buf, "\r\n\r\nOK\n")) return strncmp(buf, "HTTP/1.1 200", 12) == 0;
+  }
+  return false;
+}
+
+/* With a limit of 2 and two connections held open (each has had an answer, so the server
+ * surely counts them), a third waits unanswered in the listen backlog; as soon as one of
+ * the two closes, the third is served — not at the next timeout of the other one. */
+static void client_limit(struct harness *t) {
+  int a = connect_to(t), b = connect_to(t), c = -1;
+  CHECK(t, a >= 0 && b >= 0);
+  CHECK(t, keep_alive_get(a));
+  CHECK(t, keep_alive_get(b));
+  c = connect_to(t); /* completes in the kernel's backlog */
+  CHECK(t, c >= 0);
+  const char *req = "GET /-/healthy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  CHECK(t, send(c, req, strlen(req), MSG_NOSIGNAL) == (ssize_t)strlen(req));
+  /* Asserting that nothing happens needs a time limit: 300 ms without an answer. */
+  struct pollfd p = {.fd = c, .events = POLLIN};
+  CHECK_INT(t, poll(&p, 1, 300), 0);
+  double t0 = mono_s();
+  close(a);
+  char *r = read_all(c);
+  double waited = mono_s() - t0;
+  close(c);
+  close(b);
+  int status = status_of(r);
+  free(r);
+  CHECK_INT(t, status, 200);
+  if (waited > 3) FAIL(t, "the waiting connection was served %.1f s after a slot freed", waited);
+}
+
+static void test_connection_limit(void **state) {
+  (void)state;
+  struct httpd_opts o = {.listen = "127.0.0.1:0", .connection_limit = 2};
+  run_server(&o, client_limit);
+}
+
 static const char auth_ok[] = "Authorization: Basic bW9uaXRvcjpzM2NyZXQtcGFzcw==\r\n";
 static const char auth_bad[] = "Authorization: Basic bW9uaXRvcjp3cm9uZw==\r\n";     /* monitor:wrong */
 static const char auth_user[] = "Authorization: Basic b3RoZXI6czNjcmV0LXBhc3M=\r\n"; /* other:s3cret-pass */
@@ -490,6 +540,7 @@ int main(void) {
       cmocka_unit_test(test_builtin_and_routes), cmocka_unit_test(test_refusals),
       cmocka_unit_test(test_slow_client_cut),    cmocka_unit_test(test_basic_auth),
       cmocka_unit_test(test_ipv6),               cmocka_unit_test(test_bad_options),
+      cmocka_unit_test(test_connection_limit),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   log_set_stream(NULL);
