@@ -70,7 +70,8 @@ int metrics_key_state(struct metrics *m, size_t key_index, enum cause cause, boo
 /* metrics_key_ratelimit sets the key's rate-limit gauges from its last probe's
  * anthropic-ratelimit-* headers (-1 = absent: that series is not exported). Full mode
  * only; returns 0 or UTIL_EINVAL. */
-int metrics_key_ratelimit(struct metrics *m, size_t key_index, const struct ratelimit rl[RL__COUNT]);
+int metrics_key_ratelimit(struct metrics *m, size_t key_index,
+                          const struct ratelimit rl[RL__COUNT]);
 
 /* metrics_status copies what the status page metrics need from s (s is not kept):
  * claudemon_status_page_up (s->reachable), the indicator, every watched component and the
