@@ -519,6 +519,10 @@ void metrics_status(struct metrics *m, const struct status_snapshot *s) {
   }
 }
 
+void metrics_status_page_up(struct metrics *m, bool up) {
+  if (m) m->status_up = up;
+}
+
 void metrics_verdict(struct metrics *m, enum scope scope, enum cause cause) {
   if (!m || (unsigned)scope >= SCOPE__COUNT || (unsigned)cause >= CAUSE__COUNT) return;
   m->have_verdict = true;

@@ -78,6 +78,10 @@ int metrics_key_ratelimit(struct metrics *m, size_t key_index,
  * unresolved incidents counted by impact. */
 void metrics_status(struct metrics *m, const struct status_snapshot *s);
 
+/* metrics_status_page_up sets claudemon_status_page_up alone, for a failed poll that
+ * leaves the last snapshot's indicator and components in place. */
+void metrics_status_page_up(struct metrics *m, bool up);
+
 /* metrics_verdict sets the current verdict; claudemon_verdict is absent until the first
  * call. */
 void metrics_verdict(struct metrics *m, enum scope scope, enum cause cause);

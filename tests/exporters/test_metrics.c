@@ -381,6 +381,14 @@ static void test_key_state_and_statesets(void **state) {
   assert_line(t, "claudemon_platform_incident 1");
   assert_line(t, "claudemon_detection_lead_seconds 42.5");
 
+  /* A failed poll alone: the last known states stay. */
+  metrics_status_page_up(m, false);
+  free(t);
+  t = render(m);
+  assert_line(t, "claudemon_status_page_up 0");
+  assert_line(t, "claudemon_status_indicator{indicator=\"major\"} 1");
+  assert_line(t, "claudemon_status_incidents{impact=\"major\"} 2");
+
   /* A new snapshot replaces the old one; the page becoming unreachable shows. */
   s.reachable = false;
   s.n_components = 1;
