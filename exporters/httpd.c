@@ -172,9 +172,9 @@ static int resolve_listen(const char *host, uint16_t port, struct sockaddr_stora
 static int read_small_file(const char *path, char **out) {
   int err = UTIL_EIO;
   char *buf = NULL;
+  struct stat st = {0};
   FILE *f = fopen(path, "rb");
   if (!f) goto out;
-  struct stat st;
   if (fstat(fileno(f), &st) != 0 || st.st_size <= 0 || st.st_size > HTTPD_TLS_FILE_MAX) goto out;
   size_t n = (size_t)st.st_size;
   buf = xmalloc(n + 1);
@@ -186,7 +186,10 @@ static int read_small_file(const char *path, char **out) {
 out:
   if (err)
     log_error("cannot read a TLS file", "path=%s errno=%s", log_q(path), log_q(strerror(errno)));
-  if (buf) free(buf);
+  if (buf) { /* it may hold part of a private key */
+    wipe(buf, (size_t)st.st_size);
+    free(buf);
+  }
   if (f) fclose(f);
   return err;
 }
