@@ -61,31 +61,33 @@ struct httpd_req_state {
 struct httpd {
   uv_loop_t *loop;
   struct MHD_Daemon *mhd;
-  uv_poll_t poll;      /* libmicrohttpd's epoll fd */
-  uv_timer_t timer;    /* MHD_get_timeout() */
-  uv_timer_t reaper;   /* exchange deadlines */
-  int open_handles;    /* closed asynchronously; h is freed when this reaches 0 */
+  uv_poll_t poll;    /* libmicrohttpd's epoll fd */
+  uv_timer_t timer;  /* MHD_get_timeout() */
+  uv_timer_t reaper; /* exchange deadlines */
+  int open_handles;  /* closed asynchronously; h is freed when this reaches 0 */
   bool closing;
-  bool starting;       /* libmicrohttpd messages are warnings while starting, debug after */
+  bool starting; /* libmicrohttpd messages are warnings while starting, debug after */
   bool ready;
   uint16_t port;
   int64_t timeout_ms;
   struct httpd_route_entry *routes;
   size_t n_routes;
-  char *tls_cert;      /* PEM text, kept for the daemon's life */
-  char *tls_key;       /* wiped before it is freed */
-  char *auth_user;     /* NULL: no auth */
+  char *tls_cert;  /* PEM text, kept for the daemon's life */
+  char *tls_key;   /* wiped before it is freed */
+  char *auth_user; /* NULL: no auth */
   char auth_user_hash[65];
   char auth_pass_hash[65];
   struct httpd_conn *conns;
   size_t n_conns;
+  bool conn_closed; /* a connection closed during the last MHD_run() */
   void (*done)(void *);
   void *done_arg;
 };
 
 static void wipe(void *p, size_t n) {
   volatile unsigned char *v = p;
-  while (n--) *v++ = 0;
+  while (n--)
+    *v++ = 0;
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
@@ -93,7 +95,8 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
   char buf[512];
   vsnprintf(buf, sizeof(buf), fmt, ap);
   size_t n = strlen(buf);
-  while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) buf[--n] = '\0';
+  while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+    buf[--n] = '\0';
   /* Every malformed request makes libmicrohttpd talk: only its start-up failures (bind,
    * TLS) are worth more than debug. */
   if (h->starting)
@@ -134,8 +137,7 @@ static int parse_listen(const char *listen, char *host, size_t hostsz, uint16_t 
   return 0;
 }
 
-static int resolve_listen(const char *host, uint16_t port, struct sockaddr_storage *ss,
-                          bool *v6) {
+static int resolve_listen(const char *host, uint16_t port, struct sockaddr_storage *ss, bool *v6) {
   memset(ss, 0, sizeof(*ss));
   if (!*host) { /* all interfaces, IPv6 and IPv4 */
     struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
@@ -145,8 +147,8 @@ static int resolve_listen(const char *host, uint16_t port, struct sockaddr_stora
     *v6 = true;
     return 0;
   }
-  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                           .ai_flags = AI_PASSIVE};
+  struct addrinfo hints = {
+      .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
   struct addrinfo *res = NULL;
   int rc = getaddrinfo(host, NULL, &hints, &res);
   if (rc != 0 || !res) {
@@ -170,9 +172,9 @@ static int resolve_listen(const char *host, uint16_t port, struct sockaddr_stora
 static int read_small_file(const char *path, char **out) {
   int err = UTIL_EIO;
   char *buf = NULL;
+  struct stat st = {0};
   FILE *f = fopen(path, "rb");
   if (!f) goto out;
-  struct stat st;
   if (fstat(fileno(f), &st) != 0 || st.st_size <= 0 || st.st_size > HTTPD_TLS_FILE_MAX) goto out;
   size_t n = (size_t)st.st_size;
   buf = xmalloc(n + 1);
@@ -182,9 +184,12 @@ static int read_small_file(const char *path, char **out) {
   buf = NULL;
   err = 0;
 out:
-  if (err) log_error("cannot read a TLS file", "path=%s errno=%s", log_q(path),
-                     log_q(strerror(errno)));
-  if (buf) free(buf);
+  if (err)
+    log_error("cannot read a TLS file", "path=%s errno=%s", log_q(path), log_q(strerror(errno)));
+  if (buf) { /* it may hold part of a private key */
+    wipe(buf, (size_t)st.st_size);
+    free(buf);
+  }
   if (f) fclose(f);
   return err;
 }
@@ -219,6 +224,7 @@ static void on_connection(void *cls, struct MHD_Connection *connection, void **s
     conn_unlink(h, c);
     free(c);
     *socket_context = NULL;
+    h->conn_closed = true;
   }
 }
 
@@ -256,9 +262,15 @@ static void on_reaper(uv_timer_t *t);
 
 static void httpd__run(struct httpd *h) {
   if (h->closing) return;
+  h->conn_closed = false;
   MHD_run(h->mhd);
   MHD_UNSIGNED_LONG_LONG to = 0;
-  if (MHD_get_timeout(h->mhd, &to) == MHD_YES) {
+  if (h->conn_closed) {
+    /* At the connection limit libmicrohttpd takes its listen socket out of its epoll set
+     * and puts it back only at the start of a later MHD_run(): run again at once, or the
+     * clients waiting in the backlog would wait for some other timeout. */
+    uv_timer_start(&h->timer, on_timer, 0, 0);
+  } else if (MHD_get_timeout(h->mhd, &to) == MHD_YES) {
     /* 0 means there is work pending now: the timer then fires on the next loop turn. */
     uv_timer_start(&h->timer, on_timer, (uint64_t)to, 0);
   } else {
@@ -302,10 +314,10 @@ static void on_reaper(uv_timer_t *t) {
 
 /* Requests. */
 
-static enum MHD_Result queue_text(struct MHD_Connection *conn, unsigned status,
-                                  const char *text, const char *allow) {
-  struct MHD_Response *r =
-      MHD_create_response_from_buffer(strlen(text), (void *)(uintptr_t)text, MHD_RESPMEM_PERSISTENT);
+static enum MHD_Result queue_text(struct MHD_Connection *conn, unsigned status, const char *text,
+                                  const char *allow) {
+  struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), (void *)(uintptr_t)text,
+                                                           MHD_RESPMEM_PERSISTENT);
   if (!r) return MHD_NO;
   MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, HTTPD_TEXT);
   if (allow) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
@@ -316,7 +328,8 @@ static enum MHD_Result queue_text(struct MHD_Connection *conn, unsigned status,
 
 static bool ct_equal(const char *a, const char *b, size_t n) {
   unsigned char d = 0;
-  for (size_t i = 0; i < n; i++) d |= (unsigned char)(a[i] ^ b[i]);
+  for (size_t i = 0; i < n; i++)
+    d |= (unsigned char)(a[i] ^ b[i]);
   return d == 0;
 }
 
@@ -354,18 +367,17 @@ static const struct httpd_route_entry *find_route(const struct httpd *h, const c
 }
 
 static bool has_body(struct MHD_Connection *conn) {
-  const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                               MHD_HTTP_HEADER_TRANSFER_ENCODING);
+  const char *te =
+      MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
   if (te) return true;
-  const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                               MHD_HTTP_HEADER_CONTENT_LENGTH);
+  const char *cl =
+      MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
   return cl && strcmp(cl, "0") != 0;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls) {
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls) {
   struct httpd *h = cls;
   (void)version;
   (void)upload_data;
@@ -400,8 +412,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   if (!route) return queue_text(conn, MHD_HTTP_NOT_FOUND, "not found\n", NULL);
 
   const char *q = strchr(rs->uri, '?');
-  struct httpd_request req = {.method = method, .path = url, .query = q ? q + 1 : "",
-                              .conn = conn};
+  struct httpd_request req = {.method = method, .path = url, .query = q ? q + 1 : "", .conn = conn};
   struct httpd_response res = {0};
   route->cb(route->arg, &req, &res);
   if (res.status < 100 || res.status > 599) res.status = 500;
@@ -447,7 +458,8 @@ static void on_ready(void *arg, const struct httpd_request *req, struct httpd_re
 /* Life cycle. */
 
 static void httpd_free(struct httpd *h) {
-  for (size_t i = 0; i < h->n_routes; i++) free(h->routes[i].path);
+  for (size_t i = 0; i < h->n_routes; i++)
+    free(h->routes[i].path);
   free(h->routes);
   while (h->conns) {
     struct httpd_conn *c = h->conns;
@@ -473,21 +485,20 @@ static void on_handle_closed(uv_handle_t *handle) {
   if (done) done(arg);
 }
 
-static struct MHD_Daemon *start_daemon(struct httpd *h, unsigned flags,
-                                       const struct sockaddr *sa, unsigned timeout_s,
-                                       unsigned limit, size_t memory) {
+static struct MHD_Daemon *start_daemon(struct httpd *h, unsigned flags, const struct sockaddr *sa,
+                                       unsigned timeout_s, unsigned limit, size_t memory) {
   struct MHD_OptionItem tls[] = {
       {MHD_OPTION_HTTPS_MEM_CERT, 0, h->tls_cert},
       {MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key},
       {MHD_OPTION_END, 0, NULL},
   };
-  return MHD_start_daemon(
-      flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
-      MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
-      MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_CONNECTION_MEMORY_LIMIT, memory,
-      MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-      MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_ARRAY,
-      h->tls_cert ? tls : tls + 2, MHD_OPTION_END);
+  return MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER,
+                          on_mhd_log, h, MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_CONNECTION_TIMEOUT,
+                          timeout_s, MHD_OPTION_CONNECTION_LIMIT, limit,
+                          MHD_OPTION_CONNECTION_MEMORY_LIMIT, memory, MHD_OPTION_URI_LOG_CALLBACK,
+                          on_uri, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+                          MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_ARRAY,
+                          h->tls_cert ? tls : tls + 2, MHD_OPTION_END);
 }
 
 int httpd_new(uv_loop_t *loop, const struct httpd_opts *o, struct httpd **out) {
@@ -520,8 +531,8 @@ int httpd_new(uv_loop_t *loop, const struct httpd_opts *o, struct httpd **out) {
   h->loop = loop;
   unsigned timeout_s = o->connection_timeout_s ? o->connection_timeout_s : HTTPD_DEFAULT_TIMEOUT_S;
   unsigned limit = o->connection_limit ? o->connection_limit : HTTPD_DEFAULT_CONN_LIMIT;
-  size_t memory = o->connection_memory_limit ? o->connection_memory_limit
-                                             : HTTPD_DEFAULT_MEMORY_LIMIT;
+  size_t memory =
+      o->connection_memory_limit ? o->connection_memory_limit : HTTPD_DEFAULT_MEMORY_LIMIT;
   h->timeout_ms = (int64_t)timeout_s * 1000;
   if (o->tls_cert_file) {
     if ((err = read_small_file(o->tls_cert_file, &h->tls_cert)) != 0) goto out;
@@ -537,8 +548,8 @@ int httpd_new(uv_loop_t *loop, const struct httpd_opts *o, struct httpd **out) {
   if (h->tls_cert) flags |= MHD_USE_TLS;
   h->starting = true;
   if (v6 && !*host) {
-    h->mhd = start_daemon(h, flags | MHD_USE_DUAL_STACK, (struct sockaddr *)&ss, timeout_s,
-                          limit, memory);
+    h->mhd = start_daemon(h, flags | MHD_USE_DUAL_STACK, (struct sockaddr *)&ss, timeout_s, limit,
+                          memory);
     if (!h->mhd) { /* no IPv6 on this host: all IPv4 interfaces then */
       struct sockaddr_in *a = (struct sockaddr_in *)&ss;
       memset(&ss, 0, sizeof(ss));

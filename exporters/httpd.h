@@ -20,12 +20,12 @@
 struct httpd;
 
 struct httpd_opts {
-  const char *listen;              /* "host:port", "[v6]:port" or ":port"; port 0 = any free */
-  const char *tls_cert_file;       /* PEM certificate chain; NULL (with tls_key_file) = plain HTTP */
-  const char *tls_key_file;        /* PEM private key, unencrypted */
-  const char *basic_auth_user;     /* NULL = no authentication */
+  const char *listen;          /* "host:port", "[v6]:port" or ":port"; port 0 = any free */
+  const char *tls_cert_file;   /* PEM certificate chain; NULL (with tls_key_file) = plain HTTP */
+  const char *tls_key_file;    /* PEM private key, unencrypted */
+  const char *basic_auth_user; /* NULL = no authentication */
   const char *basic_auth_password; /* the secret itself, read by the caller from its *_env or
-                                      *_file; httpd keeps only its SHA-256 */
+                                    *_file; httpd keeps only its SHA-256 */
   unsigned connection_timeout_s;   /* per exchange, 0 = 10 s */
   unsigned connection_limit;       /* 0 = 256 */
   size_t connection_memory_limit;  /* bytes per connection for the request head, 0 = 32 KiB */

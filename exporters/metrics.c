@@ -35,16 +35,16 @@ static const char *const lag_le[] = {"0.001", "0.005", "0.01", "0.05", "0.1",
 struct metrics_hist {
   const double *bounds;
   const char *const *le;
-  size_t n;                            /* finite buckets; +Inf is implicit */
+  size_t n;                             /* finite buckets; +Inf is implicit */
   uint64_t counts[METRICS_MAX_BUCKETS]; /* per bucket, not cumulative */
   uint64_t count;
   double sum;
 };
 
 struct metrics_key {
-  char *label;          /* key="escaped name" */
+  char *label; /* key="escaped name" */
   size_t label_len;
-  enum cause cause;     /* after hysteresis */
+  enum cause cause; /* after hysteresis */
   bool failing;
   int64_t failing_since_ms; /* -1: not failing */
   int64_t last_probe_ms;    /* -1: never probed */
@@ -65,9 +65,9 @@ struct metrics {
   size_t n_keys;
   struct metrics_key *keys;
   /* Full mode only (NULL in minimal mode). */
-  uint64_t *probes;                     /* [key][PROBE__COUNT][CAUSE__PROBE_COUNT] */
-  struct ratelimit (*rl)[RL__COUNT];    /* [key][resource] */
-  uint64_t (*tokens)[2];                /* [key][input, output] */
+  uint64_t *probes;                  /* [key][PROBE__COUNT][CAUSE__PROBE_COUNT] */
+  struct ratelimit (*rl)[RL__COUNT]; /* [key][resource] */
+  uint64_t (*tokens)[2];             /* [key][input, output] */
 
   struct metrics_hist probe_duration[PROBE__COUNT];
   struct metrics_hist sched_lag;
@@ -105,7 +105,8 @@ struct mbuf {
 
 static void mb_grow(struct mbuf *b, size_t more) {
   size_t cap = b->cap ? b->cap : 4096;
-  while (cap < b->len + more) cap *= 2;
+  while (cap < b->len + more)
+    cap *= 2;
   b->p = xrealloc(b->p, cap);
   b->cap = cap;
 }
@@ -156,7 +157,8 @@ static void mb_ms_as_seconds(struct mbuf *b, int64_t ms) {
     char f[4] = {'.', (char)('0' + frac / 100), (char)('0' + frac / 10 % 10),
                  (char)('0' + frac % 10)};
     size_t n = 4;
-    while (f[n - 1] == '0') n--;
+    while (f[n - 1] == '0')
+      n--;
     mb_put(b, f, n);
   }
 }
@@ -262,7 +264,8 @@ static void hist_observe(struct metrics_hist *h, double v) {
   if (isnan(v)) return;
   if (v < 0) v = 0;
   size_t i = 0;
-  while (i < h->n && v > h->bounds[i]) i++;
+  while (i < h->n && v > h->bounds[i])
+    i++;
   if (i < h->n) h->counts[i]++;
   h->count++;
   h->sum += v;
@@ -330,7 +333,8 @@ struct metrics *metrics_new(size_t n_keys, const char *const *key_names, enum co
     m->probes = xcalloc(n_keys * PROBE__COUNT * CAUSE__PROBE_COUNT, sizeof(*m->probes));
     m->rl = xmalloc(n_keys * sizeof(*m->rl));
     for (size_t i = 0; i < n_keys; i++)
-      for (size_t r = 0; r < RL__COUNT; r++) m->rl[i][r] = (struct ratelimit){-1, -1, -1};
+      for (size_t r = 0; r < RL__COUNT; r++)
+        m->rl[i][r] = (struct ratelimit){-1, -1, -1};
     m->tokens = xcalloc(n_keys, sizeof(*m->tokens));
   }
   for (size_t k = 0; k < PROBE__COUNT; k++)
@@ -366,8 +370,9 @@ struct metrics *metrics_new(size_t n_keys, const char *const *key_names, enum co
       char *p = strrchr(buf, ')');
       unsigned long long start = 0;
       /* after ')': state(3) ... starttime(22) */
-      if (p && sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
-                             "%*d %*d %*d %llu",
+      if (p && sscanf(p + 1,
+                      " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
+                      "%*d %*d %*d %llu",
                       &start) == 1) {
         long tck = sysconf(_SC_CLK_TCK);
         if (tck > 0) m->start_time_s = (double)btime + (double)start / (double)tck;
@@ -380,14 +385,17 @@ struct metrics *metrics_new(size_t n_keys, const char *const *key_names, enum co
 
 void metrics_free(struct metrics *m) {
   if (!m) return;
-  for (size_t i = 0; i < m->n_keys; i++) free(m->keys[i].label);
+  for (size_t i = 0; i < m->n_keys; i++)
+    free(m->keys[i].label);
   free(m->keys);
   free(m->probes);
   free(m->rl);
   free(m->tokens);
-  for (size_t i = 0; i < m->n_components; i++) free(m->components[i].labels);
+  for (size_t i = 0; i < m->n_components; i++)
+    free(m->components[i].labels);
   free(m->components);
-  for (size_t i = 0; i < m->n_receivers; i++) free(m->receivers[i].label);
+  for (size_t i = 0; i < m->n_receivers; i++)
+    free(m->receivers[i].label);
   free(m->build_info);
   free(m->sqlite_label);
   free(m);
@@ -396,8 +404,8 @@ void metrics_free(struct metrics *m) {
 void metrics_build_info(struct metrics *m, const char *sqlite_version) {
   if (!m) return;
   free(m->sqlite_label);
-  m->sqlite_label = label_pair("sqlite", sqlite_version && *sqlite_version ? sqlite_version
-                                                                           : "unknown");
+  m->sqlite_label =
+      label_pair("sqlite", sqlite_version && *sqlite_version ? sqlite_version : "unknown");
 }
 
 /* Updates. */
@@ -468,7 +476,8 @@ int metrics_key_state(struct metrics *m, size_t key_index, enum cause cause, boo
   return 0;
 }
 
-int metrics_key_ratelimit(struct metrics *m, size_t key_index, const struct ratelimit rl[RL__COUNT]) {
+int metrics_key_ratelimit(struct metrics *m, size_t key_index,
+                          const struct ratelimit rl[RL__COUNT]) {
   if (!m || key_index >= m->n_keys || !rl) return UTIL_EINVAL;
   if (!m->rl) return 0;
   memcpy(m->rl[key_index], rl, sizeof(m->rl[key_index]));
@@ -479,12 +488,14 @@ void metrics_status(struct metrics *m, const struct status_snapshot *s) {
   if (!m || !s) return;
   m->status_up = s->reachable;
   m->indicator = (unsigned)s->indicator < INDICATOR__COUNT ? s->indicator : INDICATOR_UNKNOWN;
-  for (size_t i = 0; i < m->n_components; i++) free(m->components[i].labels);
+  for (size_t i = 0; i < m->n_components; i++)
+    free(m->components[i].labels);
   free(m->components);
   m->components = NULL;
   m->n_components = 0;
   size_t watched = 0;
-  for (size_t i = 0; i < s->n_components; i++) watched += s->components[i].watched;
+  for (size_t i = 0; i < s->n_components; i++)
+    watched += s->components[i].watched;
   if (watched) m->components = xcalloc(watched, sizeof(*m->components));
   for (size_t i = 0; i < s->n_components; i++) {
     const struct status_component *c = &s->components[i];
@@ -506,6 +517,10 @@ void metrics_status(struct metrics *m, const struct status_snapshot *s) {
     enum indicator imp = s->incidents[i].impact;
     m->incidents[(unsigned)imp < INDICATOR__COUNT ? imp : INDICATOR_UNKNOWN]++;
   }
+}
+
+void metrics_status_page_up(struct metrics *m, bool up) {
+  if (m) m->status_up = up;
 }
 
 void metrics_verdict(struct metrics *m, enum scope scope, enum cause cause) {
@@ -562,8 +577,7 @@ static void render_keys(struct metrics *m, struct mbuf *b) {
   }
 
   if (full) {
-    family(b, "claudemon_key_failing", "gauge",
-           "1 while the key is failing after hysteresis.");
+    family(b, "claudemon_key_failing", "gauge", "1 while the key is failing after hysteresis.");
     for (size_t i = 0; i < m->n_keys; i++) {
       KEY_SAMPLE(b, "claudemon_key_failing", &m->keys[i]);
       if (m->keys[i].failing)
@@ -698,8 +712,7 @@ static void render_status(struct metrics *m, struct mbuf *b) {
     }
   }
 
-  family(b, "claudemon_status_incidents", "gauge",
-         "Unresolved status page incidents, by impact.");
+  family(b, "claudemon_status_incidents", "gauge", "Unresolved status page incidents, by impact.");
   for (int i = 0; i < INDICATOR__COUNT; i++) {
     MB_LIT(b, "claudemon_status_incidents{impact=\"");
     mb_puts(b, indicator_name((enum indicator)i));
@@ -719,8 +732,7 @@ static void render_verdict(struct metrics *m, struct mbuf *b) {
     mb_puts(b, cause_name(m->verdict_cause));
     MB_LIT(b, "\"} 1\n");
   }
-  family(b, "claudemon_platform_incident", "gauge",
-         "1 while a platform incident is declared.");
+  family(b, "claudemon_platform_incident", "gauge", "1 while a platform incident is declared.");
   MB_LIT(b, "claudemon_platform_incident ");
   mb_c(b, m->platform_incident ? '1' : '0');
   mb_c(b, '\n');
@@ -783,7 +795,7 @@ static ssize_t read_proc(const char *path, char *buf, size_t bufsz) {
 }
 
 static void single_sample(struct mbuf *b, const char *name, const char *type, const char *help,
-                       double v) {
+                          double v) {
   family(b, name, type, help);
   mb_puts(b, name);
   mb_c(b, ' ');
@@ -801,21 +813,22 @@ static void render_process(struct metrics *m, struct mbuf *b) {
     char *p = strrchr(buf, ')');
     unsigned long utime = 0, stime = 0, vsize = 0;
     if (p && tck > 0 &&
-        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d %*d "
-                      "%*d %*u %lu",
+        sscanf(p + 1,
+               " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d %*d "
+               "%*d %*u %lu",
                &utime, &stime, &vsize) == 3) {
       single_sample(b, "process_cpu_seconds_total", "counter",
-                 "Total user and system CPU time spent in seconds.",
-                 (double)(utime + stime) / (double)tck);
+                    "Total user and system CPU time spent in seconds.",
+                    (double)(utime + stime) / (double)tck);
       single_sample(b, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.",
-                 (double)vsize);
+                    (double)vsize);
     }
   }
   if (read_proc("/proc/self/statm", buf, sizeof(buf)) > 0) {
     unsigned long size = 0, resident = 0;
     if (page > 0 && sscanf(buf, "%lu %lu", &size, &resident) == 2)
       single_sample(b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
-                 (double)resident * (double)page);
+                    (double)resident * (double)page);
   }
   DIR *d = opendir("/proc/self/fd");
   if (d) {
@@ -832,11 +845,11 @@ static void render_process(struct metrics *m, struct mbuf *b) {
     unsigned long long soft = 0;
     if (p && sscanf(p + strlen("Max open files"), " %llu", &soft) == 1)
       single_sample(b, "process_max_fds", "gauge", "Maximum number of open file descriptors.",
-                 (double)soft);
+                    (double)soft);
   }
   if (m->start_time_s >= 0)
     single_sample(b, "process_start_time_seconds", "gauge",
-               "Start time of the process since unix epoch in seconds.", m->start_time_s);
+                  "Start time of the process since unix epoch in seconds.", m->start_time_s);
 }
 
 int metrics_render(struct metrics *m, char **out, size_t *len) {

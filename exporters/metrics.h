@@ -70,12 +70,17 @@ int metrics_key_state(struct metrics *m, size_t key_index, enum cause cause, boo
 /* metrics_key_ratelimit sets the key's rate-limit gauges from its last probe's
  * anthropic-ratelimit-* headers (-1 = absent: that series is not exported). Full mode
  * only; returns 0 or UTIL_EINVAL. */
-int metrics_key_ratelimit(struct metrics *m, size_t key_index, const struct ratelimit rl[RL__COUNT]);
+int metrics_key_ratelimit(struct metrics *m, size_t key_index,
+                          const struct ratelimit rl[RL__COUNT]);
 
 /* metrics_status copies what the status page metrics need from s (s is not kept):
  * claudemon_status_page_up (s->reachable), the indicator, every watched component and the
  * unresolved incidents counted by impact. */
 void metrics_status(struct metrics *m, const struct status_snapshot *s);
+
+/* metrics_status_page_up sets claudemon_status_page_up alone, for a failed poll that
+ * leaves the last snapshot's indicator and components in place. */
+void metrics_status_page_up(struct metrics *m, bool up);
 
 /* metrics_verdict sets the current verdict; claudemon_verdict is absent until the first
  * call. */

@@ -11,7 +11,7 @@ build_pkgs="gcc make cmake pkg-config ca-certificates
   libuv1-dev libcurl4-openssl-dev libcjson-dev libsqlite3-dev libyaml-dev
   libmicrohttpd-dev libsystemd-dev libssl-dev"
 test_pkgs="libcmocka-dev python3 python3-prometheus-client python3-yaml prometheus
-  prometheus-alertmanager sqlite3 curl procps valgrind"
+  prometheus-alertmanager sqlite3 curl procps valgrind openssl"
 
 pkgs=$build_pkgs
 [ "${1:-}" = "--test" ] && pkgs="$pkgs $test_pkgs"

@@ -30,12 +30,14 @@ static int cmp_double(const void *a, const void *b) {
 static void fill(struct metrics *m, size_t n) {
   int64_t now = util_now_ms();
   struct ratelimit rl[RL__COUNT];
-  for (size_t r = 0; r < RL__COUNT; r++) rl[r] = (struct ratelimit){4000, 3999, now + 1000};
+  for (size_t r = 0; r < RL__COUNT; r++)
+    rl[r] = (struct ratelimit){4000, 3999, now + 1000};
   for (size_t i = 0; i < n; i++) {
     enum cause c = i % 10 == 0 ? CAUSE_AUTH_INVALID : i % 7 == 0 ? CAUSE_RATE_LIMITED : CAUSE_OK;
     bool failing = c == CAUSE_AUTH_INVALID;
     metrics_key_state(m, i, c, failing, failing ? now - 3600000 : -1, now - (int64_t)(i % 60000));
-    for (int k = 0; k < 10; k++) metrics_probe_done(m, i, PROBE_MODELS, c, 0.1 + 0.01 * k);
+    for (int k = 0; k < 10; k++)
+      metrics_probe_done(m, i, PROBE_MODELS, c, 0.1 + 0.01 * k);
     metrics_probe_done(m, i, PROBE_MODELS, CAUSE_OK, 0.2);
     metrics_probe_done(m, i, PROBE_COUNT_TOKENS, CAUSE_OK, 0.3);
     metrics_key_ratelimit(m, i, rl);
@@ -59,7 +61,8 @@ static size_t count_series(const char *text) {
 
 static void bench(size_t n, enum config_per_key mode, int runs) {
   char **names = xcalloc(n, sizeof(*names));
-  for (size_t i = 0; i < n; i++) names[i] = xasprintf("team-%03zu-key-%05zu", i % 97, i);
+  for (size_t i = 0; i < n; i++)
+    names[i] = xasprintf("team-%03zu-key-%05zu", i % 97, i);
   struct metrics *m = metrics_new(n, (const char *const *)names, mode);
   fill(m, n);
   char *out;
@@ -80,7 +83,8 @@ static void bench(size_t n, enum config_per_key mode, int runs) {
          t[runs - 1] * 1000, len, (double)len / 1024.0, series);
   free(t);
   metrics_free(m);
-  for (size_t i = 0; i < n; i++) free(names[i]);
+  for (size_t i = 0; i < n; i++)
+    free(names[i]);
   free(names);
 }
 

@@ -52,9 +52,9 @@ static void fill(struct metrics *m) {
       [RL_OUTPUT_TOKENS] = {8000, 8000, now + 1000},
   };
   static const enum cause causes[K__COUNT] = {
-      [K_PROD] = CAUSE_OK,         [K_BAD] = CAUSE_AUTH_INVALID,  [K_STAGING] = CAUSE_OK,
-      [K_QUOTA] = CAUSE_QUOTA,     [K_RATE] = CAUSE_RATE_LIMITED, [K_EDGE] = CAUSE_EDGE_ERROR,
-      [K_ESCAPE] = CAUSE_OK,       [K_TRAP] = CAUSE_PERMISSION};
+      [K_PROD] = CAUSE_OK,     [K_BAD] = CAUSE_AUTH_INVALID,  [K_STAGING] = CAUSE_OK,
+      [K_QUOTA] = CAUSE_QUOTA, [K_RATE] = CAUSE_RATE_LIMITED, [K_EDGE] = CAUSE_EDGE_ERROR,
+      [K_ESCAPE] = CAUSE_OK,   [K_TRAP] = CAUSE_PERMISSION};
   for (size_t i = 0; i < K__COUNT; i++) {
     enum cause c = causes[i];
     bool failing = c != CAUSE_OK && c != CAUSE_RATE_LIMITED;
@@ -72,8 +72,10 @@ static void fill(struct metrics *m) {
   struct status_snapshot s;
   status_snapshot_init(&s);
   struct status_component comps[2] = {
-      {.id = "k8w3r06qmzrp", .name = "Claude API (api.anthropic.com)",
-       .status = COMPONENT_OPERATIONAL, .watched = true},
+      {.id = "k8w3r06qmzrp",
+       .name = "Claude API (api.anthropic.com)",
+       .status = COMPONENT_OPERATIONAL,
+       .watched = true},
       {.id = "rwppv331jlwc", .name = "claude.ai", .status = COMPONENT_DEGRADED_PERFORMANCE}};
   struct status_incident inc = {.impact = INDICATOR_MINOR};
   s.reachable = true;
@@ -135,10 +137,14 @@ int main(int argc, char **argv) {
   log_add_secret(demo_secret);
   char trap_name[128];
   snprintf(trap_name, sizeof(trap_name), "pasted-%s", demo_secret);
-  const char *names[K__COUNT] = {
-      [K_PROD] = "prod",        [K_BAD] = "bad",           [K_STAGING] = "staging",
-      [K_QUOTA] = "quota-key",  [K_RATE] = "ratelimited",  [K_EDGE] = "edge eu-west",
-      [K_ESCAPE] = "team \"a\\b\"", [K_TRAP] = trap_name};
+  const char *names[K__COUNT] = {[K_PROD] = "prod",
+                                 [K_BAD] = "bad",
+                                 [K_STAGING] = "staging",
+                                 [K_QUOTA] = "quota-key",
+                                 [K_RATE] = "ratelimited",
+                                 [K_EDGE] = "edge eu-west",
+                                 [K_ESCAPE] = "team \"a\\b\"",
+                                 [K_TRAP] = trap_name};
   struct metrics *m = metrics_new(K__COUNT, names, mode);
   fill(m);
 

@@ -61,7 +61,7 @@ struct harness {
 #define CHECK_STR(t, a, b)                                                                         \
   do {                                                                                             \
     const char *a_ = (a), *b_ = (b);                                                               \
-    if (strcmp(a_, b_) != 0) FAIL(t, "%s is \"%s\", expected \"%s\"", #a, a_, b_);                  \
+    if (strcmp(a_, b_) != 0) FAIL(t, "%s is \"%s\", expected \"%s\"", #a, a_, b_);                 \
   } while (0)
 
 /* Loop side. */
@@ -103,9 +103,8 @@ static void echo_handler(void *arg, const struct httpd_request *req, struct http
   const char *flag = httpd_query_get(req, "flag");
   res->status = 200;
   res->content_type = "text/x-test";
-  res->body = xasprintf("%s %s %s path=%s query=%s since=%s flag=%s", tag, req->method,
-                        req->path, req->path, req->query, since ? since : "(null)",
-                        flag ? flag : "(null)");
+  res->body = xasprintf("%s %s %s path=%s query=%s since=%s flag=%s", tag, req->method, req->path,
+                        req->path, req->query, since ? since : "(null)", flag ? flag : "(null)");
   res->len = strlen(res->body);
 }
 
@@ -234,8 +233,7 @@ static void client_builtin_and_routes(struct harness *t) {
   r = get(t, "/exact");
   CHECK_INT(t, status_of(r), 200);
   CHECK(t, strstr(r, "Content-Type: text/x-test\r\n"));
-  CHECK_STR(t, body_of(r),
-                      "exact GET /exact path=/exact query= since=(null) flag=(null)");
+  CHECK_STR(t, body_of(r), "exact GET /exact path=/exact query= since=(null) flag=(null)");
   free(r);
   r = get(t, "/exact/more");
   CHECK_INT(t, status_of(r), 404);
@@ -245,13 +243,15 @@ static void client_builtin_and_routes(struct harness *t) {
    * and httpd_query_get decodes it. */
   r = get(t, "/api/v1/history?since=2026-11-28T06%3A00%3A00Z&flag");
   CHECK_INT(t, status_of(r), 200);
-  CHECK_STR(t, body_of(r), "api-v1 GET /api/v1/history path=/api/v1/history "
-                                  "query=since=2026-11-28T06%3A00%3A00Z&flag "
-                                  "since=2026-11-28T06:00:00Z flag=");
+  CHECK_STR(t, body_of(r),
+            "api-v1 GET /api/v1/history path=/api/v1/history "
+            "query=since=2026-11-28T06%3A00%3A00Z&flag "
+            "since=2026-11-28T06:00:00Z flag=");
   free(r);
   r = get(t, "/api/other");
-  CHECK_STR(t, body_of(r), "api GET /api/other path=/api/other query= since=(null) "
-                                  "flag=(null)");
+  CHECK_STR(t, body_of(r),
+            "api GET /api/other path=/api/other query= since=(null) "
+            "flag=(null)");
   free(r);
   r = get(t, "/api/v1/status");
   CHECK_INT(t, strncmp(body_of(r), "status GET", 10), 0);
@@ -385,9 +385,60 @@ static void test_slow_client_cut(void **state) {
   run_server(&o, client_slow);
 }
 
+/* keep_alive_get sends one keep-alive request on fd and reads its whole answer (the
+ * healthy route's body ends the response). */
+static bool keep_alive_get(int fd) {
+  const char *req = "GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n";
+  if (send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req)) return false;
+  char buf[1024];
+  size_t len = 0;
+  while (len < sizeof(buf) - 1) {
+    ssize_t n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
+    if (n <= 0) return false;
+    len += (size_t)n;
+    buf[len] = '\0';
+    if (strstr(buf, "\r\n\r\nOK\n")) return strncmp(buf, "HTTP/1.1 200", 12) == 0;
+  }
+  return false;
+}
+
+/* With a limit of 2 and two connections held open (each has had an answer, so the server
+ * surely counts them), a third waits unanswered in the listen backlog; as soon as one of
+ * the two closes, the third is served — not at the next timeout of the other one. */
+static void client_limit(struct harness *t) {
+  int a = connect_to(t), b = connect_to(t), c = -1;
+  CHECK(t, a >= 0 && b >= 0);
+  CHECK(t, keep_alive_get(a));
+  CHECK(t, keep_alive_get(b));
+  c = connect_to(t); /* completes in the kernel's backlog */
+  CHECK(t, c >= 0);
+  const char *req = "GET /-/healthy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  CHECK(t, send(c, req, strlen(req), MSG_NOSIGNAL) == (ssize_t)strlen(req));
+  /* Asserting that nothing happens needs a time limit: 300 ms without an answer. */
+  struct pollfd p = {.fd = c, .events = POLLIN};
+  CHECK_INT(t, poll(&p, 1, 300), 0);
+  double t0 = mono_s();
+  close(a);
+  char *r = read_all(c);
+  double waited = mono_s() - t0;
+  close(c);
+  close(b);
+  int status = status_of(r);
+  free(r);
+  CHECK_INT(t, status, 200);
+  if (waited > 3) FAIL(t, "the waiting connection was served %.1f s after a slot freed", waited);
+}
+
+static void test_connection_limit(void **state) {
+  (void)state;
+  struct httpd_opts o = {.listen = "127.0.0.1:0", .connection_limit = 2};
+  run_server(&o, client_limit);
+}
+
 static const char auth_ok[] = "Authorization: Basic bW9uaXRvcjpzM2NyZXQtcGFzcw==\r\n";
-static const char auth_bad[] = "Authorization: Basic bW9uaXRvcjp3cm9uZw==\r\n";     /* monitor:wrong */
-static const char auth_user[] = "Authorization: Basic b3RoZXI6czNjcmV0LXBhc3M=\r\n"; /* other:s3cret-pass */
+static const char auth_bad[] = "Authorization: Basic bW9uaXRvcjp3cm9uZw==\r\n"; /* monitor:wrong */
+static const char auth_user[] =
+    "Authorization: Basic b3RoZXI6czNjcmV0LXBhc3M=\r\n"; /* other:s3cret-pass */
 
 static void client_auth(struct harness *t) {
   char *r = get(t, "/-/healthy");
@@ -410,8 +461,8 @@ static FILE *log_file; /* every log line of the tests, at debug level */
 
 static void test_basic_auth(void **state) {
   (void)state;
-  struct httpd_opts o = {.listen = "127.0.0.1:0", .basic_auth_user = "monitor",
-                         .basic_auth_password = "s3cret-pass"};
+  struct httpd_opts o = {
+      .listen = "127.0.0.1:0", .basic_auth_user = "monitor", .basic_auth_password = "s3cret-pass"};
   run_server(&o, client_auth);
   /* The password never reaches a log line, even at debug level. */
   fflush(log_file);
@@ -449,9 +500,9 @@ static void test_bad_options(void **state) {
   uv_loop_t loop;
   assert_int_equal(uv_loop_init(&loop), 0);
   struct httpd *h = (struct httpd *)&loop; /* must be reset to NULL on failure */
-  const char *bad[] = {"",        "nope",           "127.0.0.1",     "127.0.0.1:",
-                       ":99999",  "127.0.0.1:12x",  "::1:80",        "[::1]80",
-                       "[]:80",   "127.0.0.1:-1",   "127.0.0.1:123456"};
+  const char *bad[] = {
+      "",       "nope",    "127.0.0.1", "127.0.0.1:",   ":99999",          "127.0.0.1:12x",
+      "::1:80", "[::1]80", "[]:80",     "127.0.0.1:-1", "127.0.0.1:123456"};
   for (size_t i = 0; i < UTIL_ARRAY_LEN(bad); i++) {
     struct httpd_opts o = {.listen = bad[i]};
     assert_int_equal(httpd_new(&loop, &o, &h), UTIL_EINVAL);
@@ -487,9 +538,13 @@ int main(void) {
   log_set_stream(log_file);
   log_set_level(LOG_DEBUG);
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_builtin_and_routes), cmocka_unit_test(test_refusals),
-      cmocka_unit_test(test_slow_client_cut),    cmocka_unit_test(test_basic_auth),
-      cmocka_unit_test(test_ipv6),               cmocka_unit_test(test_bad_options),
+      cmocka_unit_test(test_builtin_and_routes),
+      cmocka_unit_test(test_refusals),
+      cmocka_unit_test(test_slow_client_cut),
+      cmocka_unit_test(test_basic_auth),
+      cmocka_unit_test(test_ipv6),
+      cmocka_unit_test(test_bad_options),
+      cmocka_unit_test(test_connection_limit),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   log_set_stream(NULL);

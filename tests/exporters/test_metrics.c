@@ -105,7 +105,8 @@ static size_t check_exposition(const char *text) {
     if (buf[0] == '#') fail_msg("stray comment: %s", buf);
     /* A sample: name, optional {labels}, one space, a value, nothing else. */
     size_t i = 0;
-    while (isalnum((unsigned char)buf[i]) || buf[i] == '_' || buf[i] == ':') i++;
+    while (isalnum((unsigned char)buf[i]) || buf[i] == '_' || buf[i] == ':')
+      i++;
     assert_true(i > 0 && i < sizeof(name));
     memcpy(name, buf, i);
     name[i] = '\0';
@@ -121,7 +122,8 @@ static size_t check_exposition(const char *text) {
       i++;
       while (buf[i] != '}') {
         size_t start = i;
-        while (isalnum((unsigned char)buf[i]) || buf[i] == '_') i++;
+        while (isalnum((unsigned char)buf[i]) || buf[i] == '_')
+          i++;
         if (i == start || buf[i] != '=' || buf[i + 1] != '"') fail_msg("bad label: %s", buf);
         i += 2;
         while (buf[i] != '"') {
@@ -134,8 +136,10 @@ static size_t check_exposition(const char *text) {
           i++;
         }
         i++;
-        if (buf[i] == ',') i++;
-        else if (buf[i] != '}') fail_msg("bad label list: %s", buf);
+        if (buf[i] == ',')
+          i++;
+        else if (buf[i] != '}')
+          fail_msg("bad label list: %s", buf);
       }
       i++;
     }
@@ -160,23 +164,39 @@ static void test_fresh_registry(void **state) {
   char *t = render(m);
   check_exposition(t);
   /* Every contract family is declared. */
-  const char *families[] = {
-      "claudemon_key_up", "claudemon_key_failing", "claudemon_key_cause",
-      "claudemon_key_failing_since_timestamp_seconds",
-      "claudemon_key_last_probe_timestamp_seconds", "claudemon_probes_total",
-      "claudemon_probe_duration_seconds", "claudemon_ratelimit_limit",
-      "claudemon_ratelimit_remaining", "claudemon_probe_tokens_total", "claudemon_status_page_up",
-      "claudemon_status_indicator", "claudemon_status_component", "claudemon_status_incidents",
-      "claudemon_verdict", "claudemon_platform_incident", "claudemon_detection_lead_seconds",
-      "claudemon_scheduler_lag_seconds", "claudemon_storage_errors_total",
-      "claudemon_storage_queue_length", "claudemon_alerts_sent_total", "claudemon_build_info",
-      "process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds",
-      "process_max_fds", "process_start_time_seconds", "process_virtual_memory_bytes"};
-  const char *types[] = {"gauge",   "gauge",     "gauge",   "gauge",     "gauge",   "counter",
-                         "histogram", "gauge",   "gauge",   "counter",   "gauge",   "gauge",
-                         "gauge",   "gauge",     "gauge",   "gauge",     "gauge",   "histogram",
-                         "counter", "gauge",     "counter", "gauge",     "counter", "gauge",
-                         "gauge",   "gauge",     "gauge",   "gauge"};
+  const char *families[] = {"claudemon_key_up",
+                            "claudemon_key_failing",
+                            "claudemon_key_cause",
+                            "claudemon_key_failing_since_timestamp_seconds",
+                            "claudemon_key_last_probe_timestamp_seconds",
+                            "claudemon_probes_total",
+                            "claudemon_probe_duration_seconds",
+                            "claudemon_ratelimit_limit",
+                            "claudemon_ratelimit_remaining",
+                            "claudemon_probe_tokens_total",
+                            "claudemon_status_page_up",
+                            "claudemon_status_indicator",
+                            "claudemon_status_component",
+                            "claudemon_status_incidents",
+                            "claudemon_verdict",
+                            "claudemon_platform_incident",
+                            "claudemon_detection_lead_seconds",
+                            "claudemon_scheduler_lag_seconds",
+                            "claudemon_storage_errors_total",
+                            "claudemon_storage_queue_length",
+                            "claudemon_alerts_sent_total",
+                            "claudemon_build_info",
+                            "process_cpu_seconds_total",
+                            "process_resident_memory_bytes",
+                            "process_open_fds",
+                            "process_max_fds",
+                            "process_start_time_seconds",
+                            "process_virtual_memory_bytes"};
+  const char *types[] = {"gauge",     "gauge", "gauge",   "gauge",   "gauge",   "counter",
+                         "histogram", "gauge", "gauge",   "counter", "gauge",   "gauge",
+                         "gauge",     "gauge", "gauge",   "gauge",   "gauge",   "histogram",
+                         "counter",   "gauge", "counter", "gauge",   "counter", "gauge",
+                         "gauge",     "gauge", "gauge",   "gauge"};
   for (size_t i = 0; i < UTIL_ARRAY_LEN(families); i++) {
     char line[160];
     snprintf(line, sizeof(line), "# TYPE %s %s", families[i], types[i]);
@@ -221,8 +241,13 @@ static void test_fresh_registry(void **state) {
 
 static void test_label_escaping(void **state) {
   (void)state;
-  const char *const names[] = {"quo\"te", "back\\slash", "new\nline", "tab\there", "ünïcødé",
-                               "bad\xff" "byte"};
+  const char *const names[] = {"quo\"te",
+                               "back\\slash",
+                               "new\nline",
+                               "tab\there",
+                               "ünïcødé",
+                               "bad\xff"
+                               "byte"};
   struct metrics *m = metrics_new(6, names, CONFIG_PER_KEY_MINIMAL);
   char *t = render(m);
   check_exposition(t);
@@ -236,8 +261,10 @@ static void test_label_escaping(void **state) {
   /* Component names come from outside: sanitised, then escaped. */
   struct status_snapshot s;
   status_snapshot_init(&s);
-  struct status_component comps[1] = {{.id = "k8w3r06qmzrp", .name = "API \"v1\" \\ edge",
-                                       .status = COMPONENT_OPERATIONAL, .watched = true}};
+  struct status_component comps[1] = {{.id = "k8w3r06qmzrp",
+                                       .name = "API \"v1\" \\ edge",
+                                       .status = COMPONENT_OPERATIONAL,
+                                       .watched = true}};
   s.components = comps;
   s.n_components = 1;
   s.reachable = true;
@@ -285,9 +312,8 @@ static void test_key_state_and_statesets(void **state) {
   (void)state;
   struct metrics *m = metrics_new(3, names3, CONFIG_PER_KEY_FULL);
   assert_int_equal(metrics_key_state(m, 0, CAUSE_OK, false, -1, 1795845600000LL), 0);
-  assert_int_equal(metrics_key_state(m, 1, CAUSE_AUTH_INVALID, true, 1795845000250LL,
-                                     1795845600500LL),
-                   0);
+  assert_int_equal(
+      metrics_key_state(m, 1, CAUSE_AUTH_INVALID, true, 1795845000250LL, 1795845600500LL), 0);
   assert_int_equal(metrics_key_state(m, 3, CAUSE_OK, false, -1, -1), UTIL_EINVAL);
   assert_int_equal(metrics_key_state(m, 0, CAUSE_INCIDENT, false, -1, -1), UTIL_EINVAL);
   /* "not failing" wins over a stray failing_since. */
@@ -298,12 +324,14 @@ static void test_key_state_and_statesets(void **state) {
   struct status_snapshot s;
   status_snapshot_init(&s);
   struct status_component comps[3] = {
-      {.id = "k8w3r06qmzrp", .name = "Claude API (api.anthropic.com)",
-       .status = COMPONENT_PARTIAL_OUTAGE, .watched = true},
+      {.id = "k8w3r06qmzrp",
+       .name = "Claude API (api.anthropic.com)",
+       .status = COMPONENT_PARTIAL_OUTAGE,
+       .watched = true},
       {.id = "rwppv331jlwc", .name = "claude.ai", .status = COMPONENT_MAJOR_OUTAGE},
       {.id = "yyzkbfz2thpt", .name = "Console", .status = COMPONENT_OPERATIONAL, .watched = true}};
-  struct status_incident incs[3] = {{.impact = INDICATOR_MAJOR}, {.impact = INDICATOR_MAJOR},
-                                    {.impact = INDICATOR_MINOR}};
+  struct status_incident incs[3] = {
+      {.impact = INDICATOR_MAJOR}, {.impact = INDICATOR_MAJOR}, {.impact = INDICATOR_MINOR}};
   s.reachable = true;
   s.indicator = INDICATOR_MAJOR;
   s.components = comps;
@@ -353,6 +381,14 @@ static void test_key_state_and_statesets(void **state) {
   assert_line(t, "claudemon_platform_incident 1");
   assert_line(t, "claudemon_detection_lead_seconds 42.5");
 
+  /* A failed poll alone: the last known states stay. */
+  metrics_status_page_up(m, false);
+  free(t);
+  t = render(m);
+  assert_line(t, "claudemon_status_page_up 0");
+  assert_line(t, "claudemon_status_indicator{indicator=\"major\"} 1");
+  assert_line(t, "claudemon_status_incidents{impact=\"major\"} 2");
+
   /* A new snapshot replaces the old one; the page becoming unreachable shows. */
   s.reachable = false;
   s.n_components = 1;
@@ -386,15 +422,15 @@ static void test_counters_appear_when_nonzero(void **state) {
   assert_int_equal(metrics_probe_done(m, 0, PROBE_MESSAGES, CAUSE_OK, 1.5), 0);
   assert_int_equal(metrics_probe_done(m, 3, PROBE_MODELS, CAUSE_OK, 0.1), UTIL_EINVAL);
   assert_int_equal(metrics_probe_done(m, 0, PROBE__COUNT, CAUSE_OK, 0.1), UTIL_EINVAL);
-  assert_int_equal(metrics_probe_done(m, 0, PROBE_MODELS, CAUSE_STATUS_MISMATCH, 0.1),
-                   UTIL_EINVAL);
+  assert_int_equal(metrics_probe_done(m, 0, PROBE_MODELS, CAUSE_STATUS_MISMATCH, 0.1), UTIL_EINVAL);
   assert_int_equal(metrics_tokens(m, 0, 12, 1), 0);
   assert_int_equal(metrics_tokens(m, 0, 8, -1), 0);
   assert_int_equal(metrics_tokens(m, 7, 8, 1), UTIL_EINVAL);
   t = render(m);
   check_exposition(t);
   assert_int_equal(count_samples(t, "claudemon_probes_total{"), 2);
-  assert_line(t, "claudemon_probes_total{key=\"staging\",probe=\"models\",cause=\"auth_invalid\"} 2");
+  assert_line(t,
+              "claudemon_probes_total{key=\"staging\",probe=\"models\",cause=\"auth_invalid\"} 2");
   assert_line(t, "claudemon_probes_total{key=\"prod\",probe=\"messages\",cause=\"ok\"} 1");
   assert_line(t, "claudemon_probe_tokens_total{key=\"prod\",direction=\"input\"} 20");
   assert_line(t, "claudemon_probe_tokens_total{key=\"prod\",direction=\"output\"} 1");
@@ -408,8 +444,8 @@ static void test_histograms(void **state) {
   struct metrics *m = metrics_new(1, names3, CONFIG_PER_KEY_FULL);
   metrics_probe_done(m, 0, PROBE_MODELS, CAUSE_OK, 0.05); /* on a bound: le="0.05" */
   metrics_probe_done(m, 0, PROBE_MODELS, CAUSE_OK, 0.3);
-  metrics_probe_done(m, 0, PROBE_MODELS, CAUSE_OK, 30);    /* above every bound */
-  metrics_probe_done(m, 0, PROBE_MODELS, CAUSE_OK, -1);    /* clock step: counted as 0 */
+  metrics_probe_done(m, 0, PROBE_MODELS, CAUSE_OK, 30); /* above every bound */
+  metrics_probe_done(m, 0, PROBE_MODELS, CAUSE_OK, -1); /* clock step: counted as 0 */
   metrics_sched_lag(m, 0.002);
   metrics_sched_lag(m, 0.75);
   char *t = render(m);
@@ -465,12 +501,14 @@ static void test_ratelimit(void **state) {
 /* make_names returns n names "key-00000"... (free with free_names). */
 static char **make_names(size_t n) {
   char **names = xcalloc(n, sizeof(*names));
-  for (size_t i = 0; i < n; i++) names[i] = xasprintf("key-%05zu", i);
+  for (size_t i = 0; i < n; i++)
+    names[i] = xasprintf("key-%05zu", i);
   return names;
 }
 
 static void free_names(char **names, size_t n) {
-  for (size_t i = 0; i < n; i++) free(names[i]);
+  for (size_t i = 0; i < n; i++)
+    free(names[i]);
   free(names);
 }
 
@@ -478,7 +516,8 @@ static void free_names(char **names, size_t n) {
  * (not failing yet), the rest ok, each with a probe count and rate-limit headers. */
 static void fill(struct metrics *m, size_t n) {
   struct ratelimit rl[RL__COUNT];
-  for (size_t r = 0; r < RL__COUNT; r++) rl[r] = (struct ratelimit){1000, 999, 1795845601000LL};
+  for (size_t r = 0; r < RL__COUNT; r++)
+    rl[r] = (struct ratelimit){1000, 999, 1795845601000LL};
   for (size_t i = 0; i < n; i++) {
     enum cause c = i % 10 == 0 ? CAUSE_AUTH_INVALID : i % 7 == 0 ? CAUSE_RATE_LIMITED : CAUSE_OK;
     bool failing = c == CAUSE_AUTH_INVALID;
@@ -503,7 +542,8 @@ static void test_minimal_mode(void **state) {
   assert_int_equal(count_samples(t, "claudemon_key_cause{"), n);
   assert_int_equal(count_samples(t, "claudemon_key_failing_since_timestamp_seconds{"), failing);
   size_t with_key = 0;
-  for (const char *p = t; (p = strstr(p, "key=\"")) != NULL; p++) with_key++;
+  for (const char *p = t; (p = strstr(p, "key=\"")) != NULL; p++)
+    with_key++;
   assert_int_equal(with_key, 2 * n + failing);
   assert_null(strstr(t, "claudemon_key_failing{"));
   assert_null(strstr(t, "claudemon_probes_total"));
