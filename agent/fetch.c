@@ -462,7 +462,7 @@ static void xfer_complete(struct fetch *f, struct fetch_xfer *x) {
   r.cancelled = x->cancelled;
   r.via_proxy = x->via_proxy;
   r.peer = "";
-  r.queued_ms = (x->started_at ? x->started_at : (int64_t)uv_now(f->loop)) - x->queued_at;
+  r.queued_ms = (x->easy ? x->started_at : (int64_t)uv_now(f->loop)) - x->queued_at;
   if (x->easy) {
     long code = 0, proxy_code = 0, conns = 0;
     char *ip = NULL;

@@ -153,7 +153,18 @@ static void parse_body(enum probe_kind kind, const char *body, size_t body_len,
     r->body_kind = BODY_HTML;
     return;
   }
-  cJSON *root = cJSON_ParseWithLength(body, body_len);
+  /* Trailing bytes after the JSON value (other than white space) make it "not JSON": an
+   * answer with garbage appended is not the API's. */
+  const char *end = NULL;
+  cJSON *root = cJSON_ParseWithLengthOpts(body, body_len, &end, false);
+  if (root && end) {
+    while (end < body + body_len && isspace((unsigned char)*end))
+      end++;
+    if (end != body + body_len) {
+      cJSON_Delete(root);
+      root = NULL;
+    }
+  }
   if (!root) {
     r->body_kind = BODY_OTHER; /* text, garbage, an event stream, JSON cut at the cap */
     return;

@@ -64,6 +64,7 @@ struct stub {
   int requests;
   char last_head[16384];
   char last_body[4096];
+  const char *greeting; /* written as soon as a connection is accepted (not TLS, say) */
   struct stub_conn *conns;
   bool closed;
   int pending_closes;
@@ -241,6 +242,7 @@ static void stub_accept(uv_stream_t *l, int status) {
   s->accepted++;
   if (s->open > s->max_open) s->max_open = s->open;
   uv_read_start((uv_stream_t *)&c->tcp, stub_alloc, stub_read);
+  if (s->greeting) stub_write(c, stub_strdup(s->greeting), strlen(s->greeting), false);
 }
 
 /* stub_start listens on 127.0.0.1 (a free port, in s->port). Returns 0 or a uv error. */
