@@ -207,10 +207,11 @@ static void test_expected_bodies(void **state) {
   r = parse(PROBE_COUNT_TOKENS, 200, "{\"input_tokens\":\"9\"}");
   assert_int_equal(r.body_kind, BODY_OTHER_JSON);
   assert_int_equal(r.input_tokens, -1);
-  r = parse(PROBE_MESSAGES, 200,
-            "{\"id\":\"msg_01\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[{\"type\":"
-            "\"text\",\"text\":\"P\"}],\"stop_reason\":\"max_tokens\",\"usage\":{\"input_tokens\":8,"
-            "\"output_tokens\":1}}");
+  r = parse(
+      PROBE_MESSAGES, 200,
+      "{\"id\":\"msg_01\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[{\"type\":"
+      "\"text\",\"text\":\"P\"}],\"stop_reason\":\"max_tokens\",\"usage\":{\"input_tokens\":8,"
+      "\"output_tokens\":1}}");
   assert_int_equal(r.body_kind, BODY_EXPECTED);
   assert_int_equal(r.input_tokens, 8);
   assert_int_equal(r.output_tokens, 1);
@@ -250,11 +251,13 @@ static void test_hostile_bodies(void **state) {
   assert_string_equal(r.request_id, "");
   r = parse(PROBE_MESSAGES, 400, "{\"type\":\"error\",\"error\":\"oops\"}");
   assert_int_equal(r.body_kind, BODY_OTHER_JSON);
-  r = parse(PROBE_MESSAGES, 400, "{\"type\":\"error\",\"error\":{\"details\":{\"error_code\":[]}}}");
+  r = parse(PROBE_MESSAGES, 400,
+            "{\"type\":\"error\",\"error\":{\"details\":{\"error_code\":[]}}}");
   assert_int_equal(r.body_kind, BODY_API_ERROR);
   assert_string_equal(r.error_code, "");
   /* The edge's imitation: kept as evidence, but not the API's envelope. */
-  r = parse(PROBE_MESSAGES, 403, "{\"error\":{\"type\":\"forbidden\",\"message\":\"Request not allowed\"}}");
+  r = parse(PROBE_MESSAGES, 403,
+            "{\"error\":{\"type\":\"forbidden\",\"message\":\"Request not allowed\"}}");
   assert_int_equal(r.body_kind, BODY_OTHER_JSON);
   assert_string_equal(r.error_type, "forbidden");
   assert_string_equal(r.error_message, "Request not allowed");
@@ -269,7 +272,8 @@ static void test_hostile_bodies(void **state) {
   size_t big = 5000;
   char *body = xmalloc(big + 200);
   int k = snprintf(body, big + 200,
-                   "{\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"a\\u0000b\\n\\tc\\u001b[31m ");
+                   "{\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":"
+                   "\"a\\u0000b\\n\\tc\\u001b[31m ");
   memset(body + k, 'x', big);
   strcpy(body + k + big, "\"}}");
   r = parse(PROBE_MESSAGES, 500, body);
@@ -477,13 +481,12 @@ struct penv {
 
 static struct stub_reply api_route(struct stub *s, const struct stub_request *req) {
   (void)s;
-  const char *hdrs =
-      "Content-Type: application/json\r\n"
-      "request-id: req_011CSLsW7mFqvHHnzrKdKjAE\r\n"
-      "anthropic-organization-id: 36562039-1ae4-48e6-ae28-1e517e3d2d12\r\n"
-      "Anthropic-Ratelimit-Requests-Limit: 1000\r\n"
-      "anthropic-ratelimit-requests-remaining: 999\r\n"
-      "anthropic-ratelimit-requests-reset: 2025-08-21T12:40:59Z\r\n";
+  const char *hdrs = "Content-Type: application/json\r\n"
+                     "request-id: req_011CSLsW7mFqvHHnzrKdKjAE\r\n"
+                     "anthropic-organization-id: 36562039-1ae4-48e6-ae28-1e517e3d2d12\r\n"
+                     "Anthropic-Ratelimit-Requests-Limit: 1000\r\n"
+                     "anthropic-ratelimit-requests-remaining: 999\r\n"
+                     "anthropic-ratelimit-requests-reset: 2025-08-21T12:40:59Z\r\n";
   bool has_key = strstr(req->head, "x-api-key: sk-ant-api03-TESTKEY") != NULL;
   if (!has_key)
     return stub_text(STUB_REPLY, 401, "Content-Type: application/json\r\n",
@@ -591,10 +594,8 @@ static void test_probe_post_kinds_and_budget(void **state) {
   char *base = xasprintf("http://127.0.0.1:%d/base", e.srv.port);
   struct probe_budget *b = probe_budget_new(1);
   probe_budget_set(b, 0, "prod", 18);
-  struct probe_target t = {.base_url = base,
-                           .model = "claude-haiku-4-5",
-                           .timeout_ms = 5000,
-                           .budget = b};
+  struct probe_target t = {
+      .base_url = base, .model = "claude-haiku-4-5", .timeout_ms = 5000, .budget = b};
   e.want = 1;
   assert_int_equal(probe_start(e.f, &t, 0, PROBE_COUNT_TOKENS, test_key, on_probe, &e), 0);
   assert_true(stub_run_until(&e.loop, &e.done, 5000));

@@ -257,7 +257,9 @@ static void test_loop_phase_and_lag(void **state) {
     int key;
     enum probe_kind kind;
     int64_t interval;
-  } ent[] = {{0, PROBE_MODELS, 25}, {1, PROBE_MODELS, 40}, {1, PROBE_MESSAGES, 50},
+  } ent[] = {{0, PROBE_MODELS, 25},
+             {1, PROBE_MODELS, 40},
+             {1, PROBE_MESSAGES, 50},
              {2, PROBE_COUNT_TOKENS, 20}};
   for (size_t i = 0; i < UTIL_ARRAY_LEN(ent); i++) {
     struct rec *r = &e.rec[ent[i].key][ent[i].kind];
