@@ -408,6 +408,12 @@ static int xfer_begin(struct fetch *f, struct fetch_xfer *x) {
   SETOPT(CURLOPT_TCP_KEEPIDLE, 60L);
   SETOPT(CURLOPT_TCP_KEEPINTVL, 30L);
   SETOPT(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+#if LIBCURL_VERSION_NUM >= 0x075700
+  /* A transfer that ends (timeout, cancel) while curl's resolver thread still waits on
+   * getaddrinfo would otherwise join that thread, blocking the loop for as long as the
+   * name server takes; with QUICK_EXIT curl detaches it and it frees itself. */
+  SETOPT(CURLOPT_QUICK_EXIT, 1L);
+#endif
   if (f->proxy) SETOPT(CURLOPT_PROXY, f->proxy);
   if (f->proxy_user) SETOPT(CURLOPT_PROXYUSERNAME, f->proxy_user);
   if (f->proxy_password) SETOPT(CURLOPT_PROXYPASSWORD, f->proxy_password);

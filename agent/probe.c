@@ -332,8 +332,8 @@ void probe_fill_from_response(enum probe_kind kind, const struct fetch_response 
   r->tls_s = resp->tls_s;
   r->ttfb_s = resp->ttfb_s;
   r->total_s = resp->total_s;
-  struct probe_header hs[64];
-  size_t n = resp->n_headers < UTIL_ARRAY_LEN(hs) ? resp->n_headers : UTIL_ARRAY_LEN(hs);
+  size_t n = resp->n_headers;
+  struct probe_header *hs = n ? xcalloc(n, sizeof(*hs)) : NULL;
   for (size_t i = 0; i < n; i++) {
     hs[i].name = resp->headers[i].name;
     hs[i].value = resp->headers[i].value;
@@ -341,6 +341,7 @@ void probe_fill_from_response(enum probe_kind kind, const struct fetch_response 
   if (probe_parse_response(kind, resp->http_status, hs, n, resp->body, resp->body_len, r) != 0)
     log_debug("malformed field in API answer", "probe=%s http_status=%d", probe_kind_name(kind),
               resp->http_status);
+  free(hs);
 }
 
 /* ---- addresses --------------------------------------------------------------------- */
