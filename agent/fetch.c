@@ -57,7 +57,7 @@ struct fetch_xfer {
   int64_t timeout_ms;
   int64_t queued_at, started_at; /* uv_now() */
   bool via_proxy;
-  int result;  /* CURLcode once DONE */
+  int result; /* CURLcode once DONE */
   bool cancelled;
   bool truncated;
   bool headers_dropped;
@@ -73,14 +73,14 @@ struct fetch_sock {
   uv_poll_t poll;
   struct fetch *f;
   curl_socket_t fd;
-  int events;  /* what curl last asked for (UV_READABLE | UV_WRITABLE) */
+  int events; /* what curl last asked for (UV_READABLE | UV_WRITABLE) */
   bool closing;
   struct fetch_sock *prev, *next;
 };
 
 struct fetch {
   uv_loop_t *loop;
-  CURLM *multi;  /* NULL once cleaned up at close */
+  CURLM *multi; /* NULL once cleaned up at close */
   CURLSH *share;
   uv_timer_t timer;
   struct fetch_sock *socks; /* open poll handles */
@@ -408,6 +408,12 @@ static int xfer_begin(struct fetch *f, struct fetch_xfer *x) {
   SETOPT(CURLOPT_TCP_KEEPIDLE, 60L);
   SETOPT(CURLOPT_TCP_KEEPINTVL, 30L);
   SETOPT(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+#if LIBCURL_VERSION_NUM >= 0x075700
+  /* A transfer that ends (timeout, cancel) while curl's resolver thread still waits on
+   * getaddrinfo would otherwise join that thread, blocking the loop for as long as the
+   * name server takes; with QUICK_EXIT curl detaches it and it frees itself. */
+  SETOPT(CURLOPT_QUICK_EXIT, 1L);
+#endif
   if (f->proxy) SETOPT(CURLOPT_PROXY, f->proxy);
   if (f->proxy_user) SETOPT(CURLOPT_PROXYUSERNAME, f->proxy_user);
   if (f->proxy_password) SETOPT(CURLOPT_PROXYPASSWORD, f->proxy_password);
@@ -436,8 +442,7 @@ out:
   log_error("transfer setup failed", "call=%s error=%s", what ? what : "?",
             log_q(curl_easy_strerror(rc)));
   if (!x->errbuf[0])
-    snprintf(x->errbuf, sizeof(x->errbuf), "%s: %s", what ? what : "setup",
-             curl_easy_strerror(rc));
+    snprintf(x->errbuf, sizeof(x->errbuf), "%s: %s", what ? what : "setup", curl_easy_strerror(rc));
   x->result = (int)rc;
   return (int)rc;
 }
@@ -462,7 +467,7 @@ static void xfer_complete(struct fetch *f, struct fetch_xfer *x) {
   r.cancelled = x->cancelled;
   r.via_proxy = x->via_proxy;
   r.peer = "";
-  r.queued_ms = (x->started_at ? x->started_at : (int64_t)uv_now(f->loop)) - x->queued_at;
+  r.queued_ms = (x->easy ? x->started_at : (int64_t)uv_now(f->loop)) - x->queued_at;
   if (x->easy) {
     long code = 0, proxy_code = 0, conns = 0;
     char *ip = NULL;
@@ -799,8 +804,8 @@ int fetch_new(uv_loop_t *loop, const struct fetch_opts *o, struct fetch **out) {
     log_error("curl_share_setopt failed", "error=%s", log_q(curl_share_strerror(sc)));
     goto out;
   }
-  long total = o->max_total_connections ? o->max_total_connections
-                                        : 4L * (long)o->max_host_connections;
+  long total =
+      o->max_total_connections ? o->max_total_connections : 4L * (long)o->max_host_connections;
   CURLMcode mc = CURLM_OK;
   MSETOPT(CURLMOPT_SOCKETFUNCTION, on_curl_socket);
   MSETOPT(CURLMOPT_SOCKETDATA, (void *)f);
@@ -903,8 +908,7 @@ void fetch_cancel_all(struct fetch *f) {
     if (f->multi) {
       CURLMcode mc = curl_multi_remove_handle(f->multi, x->easy);
       if (mc != CURLM_OK)
-        log_error("curl_multi_remove_handle failed", "error=%s",
-                  log_q(curl_multi_strerror(mc)));
+        log_error("curl_multi_remove_handle failed", "error=%s", log_q(curl_multi_strerror(mc)));
     }
     x->cancelled = true;
     x->result = CURLE_ABORTED_BY_CALLBACK;

@@ -58,9 +58,9 @@ struct fetch_request {
   const char *url;                    /* http:// or https:// only */
   const struct fetch_header *headers; /* added to the request; values may be secrets */
   size_t n_headers;
-  const void *body;                   /* request body (copied), NULL for none */
+  const void *body; /* request body (copied), NULL for none */
   size_t body_len;
-  int64_t timeout_ms;                 /* whole transfer, from the moment curl starts it */
+  int64_t timeout_ms; /* whole transfer, from the moment curl starts it */
 };
 
 struct fetch_response {
@@ -70,18 +70,18 @@ struct fetch_response {
   int proxy_status;                   /* status of a proxy's CONNECT answer, 0 when none */
   const struct fetch_header *headers; /* headers of the final answer */
   size_t n_headers;
-  const char *body;                   /* NUL-terminated (the NUL is not counted) */
+  const char *body; /* NUL-terminated (the NUL is not counted) */
   size_t body_len;
-  bool truncated;                     /* body or headers cut at a cap (curl_code then says
-                                         CURLE_WRITE_ERROR: our doing, not the peer's) */
-  bool headers_dropped;               /* header lines beyond max_headers/max_header_line */
-  bool cancelled;                     /* ended by fetch_cancel_all or fetch_close */
-  bool via_proxy;                     /* the transfer was meant to use a proxy */
-  const char *peer;                   /* IP address connected to (the proxy's when
-                                         via_proxy), "" when none */
-  long num_connects;                  /* new connections this transfer made (0: reused) */
+  bool truncated;       /* body or headers cut at a cap (curl_code then says
+                           CURLE_WRITE_ERROR: our doing, not the peer's) */
+  bool headers_dropped; /* header lines beyond max_headers/max_header_line */
+  bool cancelled;       /* ended by fetch_cancel_all or fetch_close */
+  bool via_proxy;       /* the transfer was meant to use a proxy */
+  const char *peer;     /* IP address connected to (the proxy's when
+                           via_proxy), "" when none */
+  long num_connects;    /* new connections this transfer made (0: reused) */
   double dns_s, connect_s, tls_s, ttfb_s, total_s; /* curl's cumulative times */
-  int64_t queued_ms;                  /* time spent in fetch's queue before curl */
+  int64_t queued_ms;                               /* time spent in fetch's queue before curl */
 };
 
 /* fetch_done_cb is called exactly once for every request fetch_start accepted, never from

@@ -72,8 +72,9 @@ struct rl_header {
 
 #define RL_HEADERS(res_id, prefix)                                                                 \
   {"anthropic-ratelimit-" prefix "-limit", RL_##res_id, 0},                                        \
-      {"anthropic-ratelimit-" prefix "-remaining", RL_##res_id, 1},                                \
-      {"anthropic-ratelimit-" prefix "-reset", RL_##res_id, 2}
+      {"anthropic-ratelimit-" prefix "-remaining", RL_##res_id, 1}, {                              \
+    "anthropic-ratelimit-" prefix "-reset", RL_##res_id, 2                                         \
+  }
 
 static const struct rl_header rl_headers[] = {
     RL_HEADERS(REQUESTS, "requests"),
@@ -153,7 +154,18 @@ static void parse_body(enum probe_kind kind, const char *body, size_t body_len,
     r->body_kind = BODY_HTML;
     return;
   }
-  cJSON *root = cJSON_ParseWithLength(body, body_len);
+  /* Trailing bytes after the JSON value (other than white space) make it "not JSON": an
+   * answer with garbage appended is not the API's. */
+  const char *end = NULL;
+  cJSON *root = cJSON_ParseWithLengthOpts(body, body_len, &end, false);
+  if (root && end) {
+    while (end < body + body_len && isspace((unsigned char)*end))
+      end++;
+    if (end != body + body_len) {
+      cJSON_Delete(root);
+      root = NULL;
+    }
+  }
   if (!root) {
     r->body_kind = BODY_OTHER; /* text, garbage, an event stream, JSON cut at the cap */
     return;
@@ -320,15 +332,16 @@ void probe_fill_from_response(enum probe_kind kind, const struct fetch_response 
   r->tls_s = resp->tls_s;
   r->ttfb_s = resp->ttfb_s;
   r->total_s = resp->total_s;
-  struct probe_header hs[64];
-  size_t n = resp->n_headers < UTIL_ARRAY_LEN(hs) ? resp->n_headers : UTIL_ARRAY_LEN(hs);
+  size_t n = resp->n_headers;
+  struct probe_header *hs = n ? xcalloc(n, sizeof(*hs)) : NULL;
   for (size_t i = 0; i < n; i++) {
     hs[i].name = resp->headers[i].name;
     hs[i].value = resp->headers[i].value;
   }
   if (probe_parse_response(kind, resp->http_status, hs, n, resp->body, resp->body_len, r) != 0)
-    log_debug("malformed field in API answer", "probe=%s http_status=%d",
-              probe_kind_name(kind), resp->http_status);
+    log_debug("malformed field in API answer", "probe=%s http_status=%d", probe_kind_name(kind),
+              resp->http_status);
+  free(hs);
 }
 
 /* ---- addresses --------------------------------------------------------------------- */
@@ -370,8 +383,7 @@ bool probe_peer_is_anthropic(const char *ip) {
   for (size_t i = 0; i < UTIL_ARRAY_LEN(anthropic_inbound); i++) {
     const struct net_range *n = &anthropic_inbound[i];
     if (n->family != family) continue;
-    if (inet_pton(n->family, n->prefix, net) == 1 && prefix_match(addr, net, n->bits))
-      return true;
+    if (inet_pton(n->family, n->prefix, net) == 1 && prefix_match(addr, net, n->bits)) return true;
   }
   return false;
 }
@@ -415,8 +427,7 @@ static int month_of(int64_t now_ms) {
   return (tm.tm_year + 1900) * 12 + tm.tm_mon;
 }
 
-static struct budget_key *budget_roll(const struct probe_budget *b, uint32_t key,
-                                      int64_t now_ms) {
+static struct budget_key *budget_roll(const struct probe_budget *b, uint32_t key, int64_t now_ms) {
   if (!b || key >= b->n) return NULL;
   struct budget_key *k = &b->keys[key];
   int m = month_of(now_ms);
@@ -473,8 +484,8 @@ bool probe_budget_allows(struct probe_budget *b, uint32_t key, int64_t now_ms) {
   if (!k->refused) {
     k->refused = true;
     log_warn("messages probes paused: monthly token budget reached",
-             "key=%s spent=%lld budget=%lld", log_q(k->name ? k->name : "?"),
-             (long long)k->spent, (long long)k->monthly);
+             "key=%s spent=%lld budget=%lld", log_q(k->name ? k->name : "?"), (long long)k->spent,
+             (long long)k->monthly);
   }
   return false;
 }
@@ -497,8 +508,8 @@ static void on_fetched(const struct fetch_response *resp, void *arg) {
   r.started_ms = c->started_ms;
   probe_fill_from_response(c->kind, resp, &r);
   if (c->kind == PROBE_MESSAGES && c->budget) {
-    int64_t spent = (r.input_tokens > 0 ? r.input_tokens : 0) +
-                    (r.output_tokens > 0 ? r.output_tokens : 0);
+    int64_t spent =
+        (r.input_tokens > 0 ? r.input_tokens : 0) + (r.output_tokens > 0 ? r.output_tokens : 0);
     probe_budget_add(c->budget, c->key_index, util_now_ms(), spent);
   }
   probe_done_cb cb = c->cb;

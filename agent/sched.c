@@ -28,7 +28,7 @@ struct sched_entry {
   int64_t planned_ms;  /* loop clock the current or last run was planned for */
   unsigned backoff;    /* level: interval * 2^backoff, capped */
   bool running;
-  size_t heap_idx;     /* NOT_IN_HEAP while running */
+  size_t heap_idx; /* NOT_IN_HEAP while running */
 };
 
 struct sched_keyslot {
@@ -60,7 +60,7 @@ int64_t sched_spread_offset(uint64_t n, int64_t interval_ms) {
   /* frac(n * (sqrt(5) - 1) / 2) in 32.32 fixed point: exact, and the same on every
    * machine. */
   const uint64_t golden = 0x9E3779B97F4A7C15ull; /* 2^64 / phi */
-  uint64_t frac = n * golden;                   /* wraps: the fractional part */
+  uint64_t frac = n * golden;                    /* wraps: the fractional part */
   return (int64_t)((frac >> 32) * (uint64_t)window >> 32);
 }
 
@@ -79,9 +79,8 @@ int64_t sched_effective_interval(int64_t interval_ms, unsigned backoff) {
   return eff < cap ? eff : cap;
 }
 
-int64_t sched_plan_next(int64_t planned_ms, int64_t now_ms, int64_t interval_ms,
-                        unsigned *backoff, int http_status, enum transport_error t,
-                        int64_t retry_after_s) {
+int64_t sched_plan_next(int64_t planned_ms, int64_t now_ms, int64_t interval_ms, unsigned *backoff,
+                        int http_status, enum transport_error t, int64_t retry_after_s) {
   unsigned b = backoff ? *backoff : 0;
   if (sched_classify_outcome(http_status, t) == SCHED_OUTCOME_PLATFORM)
     b = b < SCHED_BACKOFF_MAX_LEVEL ? b + 1 : SCHED_BACKOFF_MAX_LEVEL;
@@ -235,7 +234,8 @@ int sched_add(struct sched *s, uint32_t key, enum probe_kind kind, int64_t inter
     s->n_keys = n;
   }
   if (s->keys[key].e[kind]) return UTIL_EINVAL;
-  if (first_delay_ms == SCHED_SPREAD) first_delay_ms = sched_spread_offset(s->spread_n++, interval_ms);
+  if (first_delay_ms == SCHED_SPREAD)
+    first_delay_ms = sched_spread_offset(s->spread_n++, interval_ms);
   struct sched_entry *e = xcalloc(1, sizeof(*e));
   e->key = key;
   e->kind = kind;
@@ -271,8 +271,8 @@ void sched_done(struct sched *s, uint32_t key, enum probe_kind kind, int64_t now
   if (!e || !e->running || s->closing) return;
   if (now_ms < 0) now_ms = (int64_t)uv_now(s->loop);
   e->running = false;
-  e->due_ms = sched_plan_next(e->planned_ms, now_ms, e->interval_ms, &e->backoff, http_status,
-                              t, retry_after_s);
+  e->due_ms = sched_plan_next(e->planned_ms, now_ms, e->interval_ms, &e->backoff, http_status, t,
+                              retry_after_s);
   heap_push(s, e);
   if (s->heap[0] == e) rearm(s);
 }

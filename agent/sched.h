@@ -73,11 +73,11 @@ int64_t sched_last_probe_ms(const struct sched *s, uint32_t key);
 
 /* What the scheduler holds about one entry (for /api and tests). */
 struct sched_info {
-  int64_t interval_ms;  /* configured */
-  int64_t due_ms;       /* loop clock of the next run; -1 while running */
-  int64_t planned_ms;   /* loop clock the current or last run was planned for */
-  unsigned backoff;     /* 0: plain interval; n: interval * 2^n (capped) */
-  bool running;         /* fired, sched_done not yet called */
+  int64_t interval_ms; /* configured */
+  int64_t due_ms;      /* loop clock of the next run; -1 while running */
+  int64_t planned_ms;  /* loop clock the current or last run was planned for */
+  unsigned backoff;    /* 0: plain interval; n: interval * 2^n (capped) */
+  bool running;        /* fired, sched_done not yet called */
 };
 
 /* sched_get_info returns 0 and *out, or UTIL_ENOENT when (key, kind) is not scheduled. */
@@ -105,9 +105,8 @@ enum sched_outcome sched_classify_outcome(int http_status, enum transport_error 
  * Returns the next due time: the first point of the grid planned_ms + k * effective
  * interval (k >= 1) that is after now_ms and, for a retry-after on 429 or 5xx, no earlier
  * than now_ms + retry_after_s seconds. */
-int64_t sched_plan_next(int64_t planned_ms, int64_t now_ms, int64_t interval_ms,
-                        unsigned *backoff, int http_status, enum transport_error t,
-                        int64_t retry_after_s);
+int64_t sched_plan_next(int64_t planned_ms, int64_t now_ms, int64_t interval_ms, unsigned *backoff,
+                        int http_status, enum transport_error t, int64_t retry_after_s);
 
 /* sched_effective_interval returns interval_ms with backoff applied (and capped). */
 int64_t sched_effective_interval(int64_t interval_ms, unsigned backoff);

@@ -20,11 +20,11 @@
 #define STUB_UNUSED __attribute__((unused))
 
 enum stub_action {
-  STUB_REPLY,      /* write raw, keep the connection for the next request */
+  STUB_REPLY,       /* write raw, keep the connection for the next request */
   STUB_REPLY_CLOSE, /* write raw, then close */
-  STUB_HANG,       /* answer nothing, keep the connection open */
-  STUB_RESET,      /* close with a TCP RST */
-  STUB_ENDLESS     /* write raw (a head without length), then body bytes for ever */
+  STUB_HANG,        /* answer nothing, keep the connection open */
+  STUB_RESET,       /* close with a TCP RST */
+  STUB_ENDLESS      /* write raw (a head without length), then body bytes for ever */
 };
 
 struct stub_reply {
@@ -58,12 +58,13 @@ struct stub {
   int port;
   stub_route_cb route;
   void *arg;
-  int accepted;  /* connections accepted in all */
-  int open;      /* open now */
-  int max_open;  /* most open at once */
+  int accepted; /* connections accepted in all */
+  int open;     /* open now */
+  int max_open; /* most open at once */
   int requests;
   char last_head[16384];
   char last_body[4096];
+  const char *greeting; /* written as soon as a connection is accepted (not TLS, say) */
   struct stub_conn *conns;
   bool closed;
   int pending_closes;
@@ -85,8 +86,8 @@ static STUB_UNUSED char *stub_strdup(const char *s) {
 
 /* stub_text builds a reply from a status line, extra header lines and a body (with
  * Content-Length). */
-static STUB_UNUSED struct stub_reply stub_text(enum stub_action a, int status,
-                                               const char *headers, const char *body) {
+static STUB_UNUSED struct stub_reply stub_text(enum stub_action a, int status, const char *headers,
+                                               const char *body) {
   size_t blen = body ? strlen(body) : 0;
   size_t n = 256 + (headers ? strlen(headers) : 0) + blen;
   char *raw = malloc(n);
@@ -241,11 +242,11 @@ static void stub_accept(uv_stream_t *l, int status) {
   s->accepted++;
   if (s->open > s->max_open) s->max_open = s->open;
   uv_read_start((uv_stream_t *)&c->tcp, stub_alloc, stub_read);
+  if (s->greeting) stub_write(c, stub_strdup(s->greeting), strlen(s->greeting), false);
 }
 
 /* stub_start listens on 127.0.0.1 (a free port, in s->port). Returns 0 or a uv error. */
-static STUB_UNUSED int stub_start(struct stub *s, uv_loop_t *loop, stub_route_cb route,
-                                  void *arg) {
+static STUB_UNUSED int stub_start(struct stub *s, uv_loop_t *loop, stub_route_cb route, void *arg) {
   memset(s, 0, sizeof(*s));
   s->loop = loop;
   s->route = route;

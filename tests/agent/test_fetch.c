@@ -31,8 +31,8 @@ struct got {
   bool truncated, headers_dropped, cancelled, via_proxy;
   long num_connects;
   char peer[64];
-  char header_x[64];   /* value of x-test, "" when absent */
-  bool has_huge;       /* x-huge header present */
+  char header_x[64]; /* value of x-test, "" when absent */
+  bool has_huge;     /* x-huge header present */
   size_t n_headers;
   double total_s;
   uint64_t done_at_ms; /* uv_hrtime in ms */
