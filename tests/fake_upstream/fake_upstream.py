@@ -944,7 +944,8 @@ class Fake:
             status = int(name[5:])
             text = {502: EDGE_502, 503: EDGE_503, 520: EDGE_520, 403: EDGE_403}[status]
             ray = cf_ray()
-            resp = Response(status, edge_headers(ray, "text/html"), text.replace("{ray}", ray[:16]).encode())
+            resp = Response(status, edge_headers(ray, "text/html"), text.replace("{ray}", ray[:16]).encode(),
+                            mode="chunked" if params.get("chunked") else "normal")
             add_param_headers(resp, params)
             self.record(req, ep, label, b, status)
             return conn.send(resp, req)

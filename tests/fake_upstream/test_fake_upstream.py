@@ -14,7 +14,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
 
@@ -759,7 +758,9 @@ class TestCountingAndControl(FakeTestCase):
             self.api("models", conn=c)
         rate = n / (time.monotonic() - t0)
         c.close()
-        self.assertGreater(rate, 300, "only %.0f requests/s" % rate)
+        # a sanity floor, not the benchmark (see README): it catches Nagle/delayed-ACK stalls
+        # (~25 requests/s) without failing on a machine busy with parallel builds
+        self.assertGreater(rate, 100, "only %.0f requests/s" % rate)
 
 
 class TestRobustness(FakeTestCase):
