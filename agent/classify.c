@@ -234,6 +234,46 @@ void classifier_free(struct classifier *c) {
   free(c);
 }
 
+int classifier_rekey(struct classifier *c, const struct classify_params *p, size_t n_keys,
+                     const char *const *names, const char *const *expect_organizations) {
+  if (!c || !p || (n_keys && !names)) return UTIL_EINVAL;
+  struct classifier *check = NULL;
+  int rc = classifier_new(p, 0, &check); /* validates p */
+  if (rc != 0) return rc;
+  classifier_free(check);
+  struct key_state *keys = n_keys ? xcalloc(n_keys, sizeof(*keys)) : NULL;
+  bool *taken = c->n_keys ? xcalloc(c->n_keys, sizeof(*taken)) : NULL;
+  for (size_t i = 0; i < n_keys; i++) {
+    size_t j = 0;
+    while (j < c->n_keys && (taken[j] || strcmp(c->keys[j].name, names[i]) != 0))
+      j++;
+    if (j < c->n_keys) {
+      keys[i] = c->keys[j]; /* moved: its name, windows and evidence come along */
+      taken[j] = true;
+    } else {
+      key_state_init(&keys[i], i);
+      free(keys[i].name);
+      keys[i].name = xstrdup(names[i]);
+    }
+    const char *org = expect_organizations ? expect_organizations[i] : NULL;
+    free(keys[i].expect_organization);
+    keys[i].expect_organization = org && org[0] ? xstrdup(org) : NULL;
+  }
+  for (size_t j = 0; j < c->n_keys; j++) {
+    if (taken[j]) continue;
+    free(c->keys[j].name);
+    free(c->keys[j].expect_organization);
+    for (int k = 0; k < PROBE__COUNT; k++)
+      free(c->keys[j].kinds[k]);
+  }
+  free(taken);
+  free(c->keys);
+  c->keys = keys;
+  c->n_keys = n_keys;
+  c->p = *p;
+  return 0;
+}
+
 int classifier_set_key(struct classifier *c, size_t i, const char *name,
                        const char *expect_organization) {
   if (!c || i >= c->n_keys || !name) return UTIL_EINVAL;

@@ -119,6 +119,12 @@ void classifier_free(struct classifier *c);
  * Both strings are copied. Returns 0 or UTIL_EINVAL (i out of range, name NULL). */
 int classifier_set_key(struct classifier *c, size_t i, const char *name,
                        const char *expect_organization);
+/* classifier_rekey replaces c's keys by names[0..n_keys) (a config reload): a key whose name
+ * was already there keeps all its state (cause, windows, failing-since, evidence), a new name
+ * starts unknown, a name no longer listed is forgotten; params become p (validated first:
+ * UTIL_EINVAL leaves c unchanged). The platform incident memory is kept. Returns 0. */
+int classifier_rekey(struct classifier *c, const struct classify_params *p, size_t n_keys,
+                     const char *const *names, const char *const *expect_organizations);
 size_t classifier_n_keys(const struct classifier *c);
 /* classifier_key returns key i's state, or NULL when i is out of range. Valid until the next
  * call that changes c. */

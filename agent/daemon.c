@@ -54,6 +54,7 @@ struct daemon;
 struct daemon_probe {
   struct daemon *d;
   int64_t planned_ms;
+  uint64_t generation; /* of the config it was started under */
 };
 
 struct daemon_receiver {
@@ -66,6 +67,8 @@ struct daemon_receiver {
 struct daemon {
   uv_loop_t loop;
   struct config *cfg;
+  struct config *owned_cfg; /* cfg when a reload loaded it (the first one is the caller's) */
+  uint64_t generation;      /* bumped by every reload */
   const char *config_path;
   int exit_code;
   bool stopping;
@@ -223,19 +226,18 @@ static void on_probe(struct probe_result *r, void *arg) {
   struct daemon *d = p->d;
   uint32_t key = r->key_index;
   r->planned_ms = p->planned_ms;
+  uint64_t generation = p->generation;
   free(p);
+  /* Started under a config that a reload replaced: its key index may mean another key. */
+  if (generation != d->generation) return;
   /* A probe cut short by the shutdown observed nothing: keep no result of it. */
   if (d->stopping && r->http_status == 0) return;
 
   classify_probe(r);
   if (!d->stopping)
     sched_done(d->sched, key, r->kind, -1, r->http_status, r->transport, r->retry_after_s);
-  if (r->kind == PROBE_MESSAGES) {
-    int64_t spent = (r->input_tokens > 0 ? r->input_tokens : 0) +
-                    (r->output_tokens > 0 ? r->output_tokens : 0);
-    if (spent > 0) probe_budget_add(d->budget, key, util_now_ms(), spent);
-    metrics_tokens(d->metrics, key, r->input_tokens, r->output_tokens);
-  }
+  /* probe_start counted the tokens in d->budget already. */
+  if (r->kind == PROBE_MESSAGES) metrics_tokens(d->metrics, key, r->input_tokens, r->output_tokens);
   metrics_probe_done(d->metrics, key, r->kind, r->cause, r->total_s);
   store_enqueue_probe(d->store, key_name(d, key), r);
 
@@ -298,6 +300,7 @@ static void on_fire(uint32_t key, enum probe_kind kind, int64_t planned_ms, int6
   struct daemon_probe *p = xmalloc(sizeof(*p));
   p->d = d;
   p->planned_ms = planned_ms;
+  p->generation = d->generation;
   int rc = probe_start(d->fetch, &t, key, kind, d->secrets[key], on_probe, p);
   if (rc != 0) {
     free(p);
@@ -479,6 +482,7 @@ static void on_judge_timer(uv_timer_t *t) {
 struct daemon_send {
   struct daemon *d;
   size_t receiver;
+  uint64_t generation;
 };
 
 static void store_alerts(struct daemon *d) {
@@ -511,6 +515,10 @@ static void store_alerts(struct daemon *d) {
 static void on_sent(const struct fetch_response *r, void *arg) {
   struct daemon_send *s = arg;
   struct daemon *d = s->d;
+  if (s->generation != d->generation) { /* the receivers were replaced by a reload */
+    free(s);
+    return;
+  }
   struct daemon_receiver *rcv = &d->receivers[s->receiver];
   bool ok = !r->cancelled && r->curl_code == 0 && r->http_status >= 200 && r->http_status < 300;
   rcv->busy = false;
@@ -546,6 +554,7 @@ static void send_alerts(struct daemon *d, int64_t now) {
     struct daemon_send *s = xmalloc(sizeof(*s));
     s->d = d;
     s->receiver = i;
+    s->generation = d->generation;
     if (fetch_start(d->fetch, &req, on_sent, s) == 0) {
       rcv->busy = true;
     } else {
@@ -727,6 +736,59 @@ static void serve_history(void *arg, const struct httpd_request *req, struct htt
   serve_store(res, rc, doc);
 }
 
+/* ---- alert receivers ------------------------------------------------------------------ */
+
+static void receivers_free(struct daemon_receiver *v, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    free(v[i].name);
+    config_secret_free(v[i].url);
+  }
+  free(v);
+}
+
+/* build_receivers makes the receivers of config c (Alertmanagers first, the webhook last, as
+ * alerts_opts_from_config numbers them) and reads the webhook's secrets. On error nothing is
+ * returned and nothing leaks. */
+static int build_receivers(const struct config *c, struct daemon_receiver **out, size_t *n_out,
+                           char **hmac_out) {
+  bool webhook = c->alerting.webhook.url.env || c->alerting.webhook.url.file;
+  size_t n = c->alerting.n_alertmanager + (webhook ? 1 : 0);
+  struct daemon_receiver *v = xcalloc(n ? n : 1, sizeof(*v));
+  char *hmac = NULL;
+  char why[256];
+  for (size_t i = 0; i < c->alerting.n_alertmanager; i++) {
+    const char *base = c->alerting.alertmanager[i];
+    size_t len = strlen(base);
+    if (len && base[len - 1] == '/') len--;
+    v[i].name = xasprintf("alertmanager_%zu", i);
+    v[i].url = xasprintf("%.*s/api/v2/alerts", (int)len, base);
+  }
+  if (webhook) {
+    struct daemon_receiver *r = &v[n - 1];
+    r->name = xstrdup("webhook");
+    r->webhook = true;
+    if (config_read_secret(&c->alerting.webhook.url, &r->url, why, sizeof(why)) != 0) {
+      log_error("webhook URL unavailable", "reason=%s", log_q(why));
+      goto fail;
+    }
+    log_add_secret(r->url);
+    if ((c->alerting.webhook.hmac_secret.env || c->alerting.webhook.hmac_secret.file)) {
+      if (config_read_secret(&c->alerting.webhook.hmac_secret, &hmac, why, sizeof(why)) != 0) {
+        log_error("webhook HMAC secret unavailable", "reason=%s", log_q(why));
+        goto fail;
+      }
+      log_add_secret(hmac);
+    }
+  }
+  *out = v;
+  *n_out = n;
+  *hmac_out = hmac;
+  return 0;
+fail:
+  receivers_free(v, n);
+  return UTIL_ESECRET;
+}
+
 /* ---- signals and shutdown --------------------------------------------------------------- */
 
 static void closed_cb(void *arg) {
@@ -798,24 +860,210 @@ static void begin_stop(struct daemon *d, const char *why) {
   d->sched = NULL;
 }
 
+/* restart_only lists what a reload cannot change on a running daemon: the listen address and
+ * its TLS/auth, the database, and the HTTP client's settings. next keeps the running values
+ * (so d->cfg always describes what runs) and each difference is logged. */
+static void keep_restart_only(const struct config *cur, struct config *next) {
+#define KEEP_STR(field)                                                                            \
+  do {                                                                                             \
+    const char *a_ = cur->field, *b_ = next->field;                                                \
+    if ((a_ == NULL) != (b_ == NULL) || (a_ && strcmp(a_, b_) != 0)) {                             \
+      log_warn("reload: this setting needs a restart; the running value stays", "field=%s",        \
+               #field);                                                                            \
+      free(next->field);                                                                           \
+      next->field = a_ ? xstrdup(a_) : NULL;                                                       \
+    }                                                                                              \
+  } while (0)
+#define KEEP_NUM(field)                                                                            \
+  do {                                                                                             \
+    if (cur->field != next->field) {                                                               \
+      log_warn("reload: this setting needs a restart; the running value stays", "field=%s",        \
+               #field);                                                                            \
+      next->field = cur->field;                                                                    \
+    }                                                                                              \
+  } while (0)
+  KEEP_STR(listen);
+  KEEP_STR(database);
+  KEEP_STR(web.tls_cert_file);
+  KEEP_STR(web.tls_key_file);
+  KEEP_STR(web.basic_auth_user);
+  KEEP_STR(api.proxy);
+  KEEP_STR(api.proxy_user);
+  KEEP_NUM(api.max_transfers);
+  KEEP_NUM(api.max_host_connections);
+  KEEP_NUM(api.max_body_bytes);
+#undef KEEP_STR
+#undef KEEP_NUM
+}
+
+static bool same_source(const struct config_key *a, const struct config_key *b) {
+  bool env = (a->key_env == NULL) == (b->key_env == NULL) &&
+             (!a->key_env || strcmp(a->key_env, b->key_env) == 0);
+  bool file = (a->key_file == NULL) == (b->key_file == NULL) &&
+              (!a->key_file || strcmp(a->key_file, b->key_file) == 0);
+  return env && file;
+}
+
+/* reload re-reads the config on SIGHUP. The new config and every object that depends on it
+ * are built aside; only when all of that succeeded are they swapped in. Keys keep their state
+ * by name (cause, failing-since, evidence, secrets, token spend); added keys start unknown,
+ * removed keys are forgotten. Probes in flight under the old config are dropped when they
+ * end (their key index may now name another key). */
+static void reload(struct daemon *d) {
+  const char *where = d->config_path ? d->config_path : "<embedded>";
+  struct config *next = NULL;
+  struct config_diag diag = {0};
+  int rc = d->config_path ? config_load(d->config_path, &next, &diag)
+                          : config_load_default(&next, &diag);
+  for (size_t i = 0; i < diag.n_errors; i++)
+    log_error("reload: config error", "error=%s", log_q(diag.errors[i]));
+  for (size_t i = 0; i < diag.n_warnings; i++)
+    log_warn("reload: config warning", "warning=%s", log_q(diag.warnings[i]));
+  config_diag_free(&diag);
+  if (rc != 0) {
+    log_error("reload refused: the running config stays", "path=%s", log_q(where));
+    return;
+  }
+  keep_restart_only(d->cfg, next);
+
+  /* Build aside: receivers (reads secrets), then the classifier's new key list. */
+  struct daemon_receiver *receivers = NULL;
+  size_t n_receivers = 0;
+  char *hmac = NULL;
+  if (build_receivers(next, &receivers, &n_receivers, &hmac) != 0) {
+    log_error("reload refused: the running config stays", "path=%s", log_q(where));
+    config_free(next);
+    return;
+  }
+  size_t n = next->n_keys;
+  const char **names = xcalloc(n + 1, sizeof(*names));
+  const char **orgs = xcalloc(n + 1, sizeof(*orgs));
+  for (size_t i = 0; i < n; i++) {
+    names[i] = next->keys[i].name;
+    orgs[i] = next->keys[i].expect_organization;
+  }
+  struct classify_params cp;
+  classify_params_default(&cp);
+  cp.fail_after = next->classifier.fail_after;
+  cp.window = next->classifier.window;
+  cp.recover_after = next->classifier.recover_after;
+  cp.quorum = next->classifier.quorum;
+  cp.mismatch_after_ms = next->classifier.mismatch_after_ms;
+  if (classifier_rekey(d->cls, &cp, n, names, orgs) != 0) {
+    log_error("reload refused: invalid classifier settings", "path=%s", log_q(where));
+    receivers_free(receivers, n_receivers);
+    config_secret_free(hmac);
+    free(names);
+    free(orgs);
+    config_free(next);
+    return;
+  }
+
+  /* From here nothing fails: swap. */
+  int64_t now = util_now_ms();
+  size_t nn = n ? n : 1;
+  char **secrets = xcalloc(nn, sizeof(*secrets));
+  char(*why)[256] = xcalloc(nn, sizeof(*why));
+  bool *first_done = xcalloc(nn, sizeof(*first_done));
+  struct log_complaint *complaints = xcalloc(nn, sizeof(*complaints));
+  bool *dns = xcalloc(nn, sizeof(*dns));
+  struct probe_budget *budget = probe_budget_new(n);
+  size_t kept = 0;
+  for (size_t i = 0; i < n; i++) {
+    const struct config_key *k = &next->keys[i];
+    probe_budget_set(budget, (uint32_t)i, k->name, k->probes[PROBE_MESSAGES].monthly_token_budget);
+    first_done[i] = true; /* readiness is about start-up only */
+    for (size_t j = 0; j < d->cfg->n_keys; j++) {
+      const struct config_key *o = &d->cfg->keys[j];
+      if (strcmp(o->name, k->name) != 0) continue;
+      kept++;
+      if (same_source(o, k)) {
+        secrets[i] = d->secrets[j];
+        d->secrets[j] = NULL;
+      }
+      complaints[i] = d->complaints[j];
+      dns[i] = d->dns_intercepted[j];
+      int64_t spent = probe_budget_spent(d->budget, (uint32_t)j, now);
+      if (spent > 0) probe_budget_add(budget, (uint32_t)i, now, spent);
+      break;
+    }
+  }
+  for (size_t j = 0; j < d->cfg->n_keys; j++)
+    config_secret_free(d->secrets[j]);
+  free(d->secrets);
+  free(d->why);
+  free(d->first_done);
+  free(d->complaints);
+  free(d->dns_intercepted);
+  probe_budget_free(d->budget);
+  d->secrets = secrets;
+  d->why = why;
+  d->first_done = first_done;
+  d->complaints = complaints;
+  d->dns_intercepted = dns;
+  d->budget = budget;
+
+  struct metrics *m = metrics_new(n, names, next->metrics.per_key);
+  metrics_build_info(m, store_sqlite_version());
+  httpd_route(d->httpd, "/metrics", false, metrics_serve, m);
+  metrics_free(d->metrics);
+  d->metrics = m;
+  free(names);
+  free(orgs);
+
+  struct alert_record *recs = NULL;
+  size_t n_recs = alerts_export(d->alerts, &recs);
+  struct alerts_opts ao;
+  alerts_opts_from_config(&ao, next);
+  ao.n_receivers = n_receivers;
+  struct alerts *alerts = alerts_new(&ao);
+  alerts_restore(alerts, recs, n_recs);
+  alert_records_free(recs, n_recs);
+  alerts_free(d->alerts);
+  d->alerts = alerts;
+  d->alerts_gen_stored = alerts_generation(alerts);
+  receivers_free(d->receivers, d->n_receivers);
+  config_secret_free(d->hmac_secret);
+  d->receivers = receivers;
+  d->n_receivers = n_receivers;
+  d->hmac_secret = hmac;
+
+  /* The scheduler is rebuilt: every key restarts its phase, spread over a few seconds. */
+  d->generation++;
+  d->open_handles++;
+  sched_close(d->sched, closed_cb, d);
+  d->sched = sched_new(&d->loop, on_fire, d);
+  for (size_t i = 0; i < n; i++)
+    for (int k = 0; k < PROBE__COUNT; k++) {
+      const struct config_probe *p = &next->keys[i].probes[k];
+      if (p->enabled)
+        sched_add(d->sched, (uint32_t)i, (enum probe_kind)k, p->interval_ms, SCHED_SPREAD);
+    }
+
+  poller_set_config(d->poller, next);
+  uv_timer_stop(&d->status_timer);
+  if (next->status_page.enabled)
+    uv_timer_start(&d->status_timer, on_status_timer, 0, (uint64_t)next->status_page.interval_ms);
+
+  struct config *old_owned = d->owned_cfg;
+  d->cfg = next;
+  d->owned_cfg = next;
+  config_free(old_owned);
+
+  for (uint32_t i = 0; i < n; i++)
+    publish_key(d, i);
+  metrics_status(d->metrics, poller_snapshot(d->poller));
+  judgement_free(&d->judgement);
+  d->judge_dirty = true;
+  judge(d, now);
+  log_info("config reloaded", "path=%s keys=%zu kept=%zu added=%zu", log_q(where), n, kept,
+           n - kept);
+}
+
 static void on_signal(uv_signal_t *s, int signum) {
   struct daemon *d = s->data;
   if (signum == SIGHUP) {
-    struct config *next = NULL;
-    struct config_diag diag = {0};
-    int rc = d->config_path ? config_load(d->config_path, &next, &diag)
-                            : config_load_default(&next, &diag);
-    for (size_t i = 0; i < diag.n_errors; i++)
-      log_error("reload: config error", "error=%s", log_q(diag.errors[i]));
-    config_diag_free(&diag);
-    if (rc != 0) {
-      log_error("reload refused: the running config stays", "path=%s",
-                log_q(d->config_path ? d->config_path : "<embedded>"));
-    } else {
-      log_warn("reload: config is valid; restart claudemon to apply it", "path=%s",
-               log_q(d->config_path ? d->config_path : "<embedded>"));
-    }
-    config_free(next);
+    if (!d->stopping) reload(d);
     return;
   }
   begin_stop(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -829,39 +1077,6 @@ static void on_watchdog(uv_timer_t *t) {
 }
 
 /* ---- start ------------------------------------------------------------------------------ */
-
-static int start_receivers(struct daemon *d) {
-  const struct config *c = d->cfg;
-  bool webhook = c->alerting.webhook.url.env || c->alerting.webhook.url.file;
-  d->n_receivers = c->alerting.n_alertmanager + (webhook ? 1 : 0);
-  d->receivers = xcalloc(d->n_receivers ? d->n_receivers : 1, sizeof(*d->receivers));
-  for (size_t i = 0; i < c->alerting.n_alertmanager; i++) {
-    const char *base = c->alerting.alertmanager[i];
-    size_t len = strlen(base);
-    d->receivers[i].name = xasprintf("alertmanager_%zu", i);
-    d->receivers[i].url = xasprintf("%.*s/api/v2/alerts", (int)(len && base[len - 1] == '/' ? len - 1 : len), base);
-  }
-  if (webhook) {
-    struct daemon_receiver *r = &d->receivers[d->n_receivers - 1];
-    char why[256];
-    r->name = xstrdup("webhook");
-    r->webhook = true;
-    if (config_read_secret(&c->alerting.webhook.url, &r->url, why, sizeof(why)) != 0) {
-      log_error("webhook URL unavailable", "reason=%s", log_q(why));
-      return UTIL_ESECRET;
-    }
-    log_add_secret(r->url);
-    if ((c->alerting.webhook.hmac_secret.env || c->alerting.webhook.hmac_secret.file)) {
-      if (config_read_secret(&c->alerting.webhook.hmac_secret, &d->hmac_secret, why,
-                             sizeof(why)) != 0) {
-        log_error("webhook HMAC secret unavailable", "reason=%s", log_q(why));
-        return UTIL_ESECRET;
-      }
-      log_add_secret(d->hmac_secret);
-    }
-  }
-  return 0;
-}
 
 static void log_startup(struct daemon *d) {
   const struct config *c = d->cfg;
@@ -914,7 +1129,7 @@ static int daemon_start(struct daemon *d) {
     return UTIL_ESECRET;
   }
   if (d->basic_auth_password) log_add_secret(d->basic_auth_password);
-  if ((rc = start_receivers(d)) != 0) return rc;
+  if ((rc = build_receivers(c, &d->receivers, &d->n_receivers, &d->hmac_secret)) != 0) return rc;
 
   struct fetch_opts fo;
   fetch_opts_init(&fo);
@@ -1082,16 +1297,13 @@ int daemon_run(struct config *cfg, const char *config_path) {
   classifier_free(d->cls);
   probe_budget_free(d->budget);
   store_free(d->store);
-  for (size_t i = 0; i < d->n_receivers; i++) {
-    free(d->receivers[i].name);
-    config_secret_free(d->receivers[i].url);
-  }
-  free(d->receivers);
+  receivers_free(d->receivers, d->n_receivers);
   config_secret_free(d->hmac_secret);
   config_secret_free(d->proxy_password);
   config_secret_free(d->basic_auth_password);
-  for (size_t i = 0; i < cfg->n_keys; i++)
+  for (size_t i = 0; i < d->cfg->n_keys; i++)
     config_secret_free(d->secrets[i]);
+  config_free(d->owned_cfg);
   log_clear_secrets();
   free(d->secrets);
   free(d->why);

@@ -31,6 +31,19 @@ struct poller *poller_new(struct fetch *f, const struct config *cfg) {
   return p;
 }
 
+static void set_validator(char **slot, const char *v) {
+  free(*slot);
+  *slot = v && *v && strlen(v) < 256 ? xstrdup(v) : NULL;
+}
+
+void poller_set_config(struct poller *p, const struct config *cfg) {
+  if (strcmp(p->cfg->status_page.url, cfg->status_page.url) != 0) {
+    set_validator(&p->etag, NULL);
+    set_validator(&p->last_modified, NULL);
+  }
+  p->cfg = cfg;
+}
+
 void poller_free(struct poller *p) {
   if (!p) return;
   status_snapshot_free(&p->snap);
@@ -49,10 +62,6 @@ static const char *header(const struct fetch_response *r, const char *name) {
   return NULL;
 }
 
-static void set_validator(char **slot, const char *v) {
-  free(*slot);
-  *slot = v && *v && strlen(v) < 256 ? xstrdup(v) : NULL;
-}
 
 static void on_page(const struct fetch_response *r, void *arg) {
   struct poller *p = arg;

@@ -19,6 +19,9 @@ typedef void (*poller_done_cb)(const struct status_snapshot *now,
 
 /* poller_new polls cfg->status_page.url through f (both outlive the poller). */
 struct poller *poller_new(struct fetch *f, const struct config *cfg);
+/* poller_set_config points p at a reloaded config (which must outlive p); a changed URL
+ * drops the conditional-request validators. The next poll uses it. */
+void poller_set_config(struct poller *p, const struct config *cfg);
 /* poller_free frees p; a poll in flight must have ended (close fetch first). NULL: nothing. */
 void poller_free(struct poller *p);
 /* poller_poll starts a poll; cb runs when it ends. Returns 0, UTIL_EAGAIN (one is in

@@ -2398,7 +2398,7 @@ out:
   err = read_rc(rc);
   cJSON *doc = NULL;
   if (!err) {
-    qsort(fail, n_fail, sizeof(*fail), cmp_failing);
+    if (n_fail) qsort(fail, n_fail, sizeof(*fail), cmp_failing);
     doc = cJSON_CreateObject();
     cJSON *ka = cJSON_AddArrayToObject(doc, "keys");
     for (size_t i = 0; i < n_fail; i++) {

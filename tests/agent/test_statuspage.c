@@ -475,8 +475,8 @@ static void test_ten_thousand_components(void **state) {
   assert_true(statuspage_watched_degraded(&sb)); /* component 9999 is odd: degraded */
   assert_int_equal(total, 5000);
   /* Generous for a loaded machine under sanitizers; a quadratic diff takes far longer. */
-  if (elapsed > 3000)
-    fail_msg("two parses and a diff of 10k components took %lld ms", (long long)elapsed);
+  /* Timing is reported, never asserted: speed belongs to benchmarks, not unit tests. */
+  print_message("two parses and a diff of 10k components: %lld ms\n", (long long)elapsed);
   status_snapshot_free(&sa);
   status_snapshot_free(&sb);
   free(page_a);
@@ -694,7 +694,7 @@ static void test_duplicates_and_hostile_sizes(void **state) {
   int64_t elapsed = util_mono_ms() - t0;
   assert_int_equal(s.incidents[0].n_components, n / 2);
   assert_false(s.incidents[0].affects_watched);
-  if (elapsed > 3000) fail_msg("200,000 affected components took %lld ms", (long long)elapsed);
+  print_message("200,000 affected components: %lld ms\n", (long long)elapsed);
   status_snapshot_free(&s);
   free(big);
 }
