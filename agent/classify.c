@@ -274,6 +274,24 @@ int classifier_rekey(struct classifier *c, const struct classify_params *p, size
   return 0;
 }
 
+int classifier_seed(struct classifier *c, size_t i, enum cause cause, int64_t since_ms,
+                    const struct evidence *first_failure) {
+  if (!c || i >= c->n_keys || (unsigned)cause >= CAUSE__PROBE_COUNT) return UTIL_EINVAL;
+  struct key_state *k = &c->keys[i];
+  if (k->known) return UTIL_EINVAL; /* only before the key's first result */
+  k->known = true;
+  k->seeded = true;
+  k->cause = cause;
+  if (cause != CAUSE_OK) {
+    k->failing_since_ms = since_ms;
+    if (first_failure)
+      k->first_failure = *first_failure;
+    else
+      k->first_failure.at_ms = since_ms;
+  }
+  return 0;
+}
+
 int classifier_set_key(struct classifier *c, size_t i, const char *name,
                        const char *expect_organization) {
   if (!c || i >= c->n_keys || !name) return UTIL_EINVAL;
@@ -384,6 +402,8 @@ static const struct classify_kind *key_recompute(struct key_state *k) {
     if (!ks || !ks->decided) continue;
     if (!src || cause_severity(ks->cause) > cause_severity(src->cause)) src = ks;
   }
+  if (!src && k->seeded) return NULL; /* the remembered cause holds until a kind decides */
+  k->seeded = false;
   k->known = src != NULL;
   k->cause = src ? src->cause : CAUSE_UNKNOWN;
   return src;

@@ -95,6 +95,7 @@ struct key_state {
   enum cause cause;              /* after hysteresis: the most severe of its kinds' causes;
                                     CAUSE_UNKNOWN while !known */
   bool unavailable;              /* its secret could not be read (until its next probe result) */
+  bool seeded;                   /* cause remembered from before a restart, until a kind decides */
   int64_t failing_since_ms;      /* start of the first failing probe of this failure; -1 healthy */
   struct evidence first_failure; /* that probe's evidence; at_ms -1 when healthy */
   int64_t recovered_ms;          /* start of the first good probe of the last recovery; -1 */
@@ -125,6 +126,13 @@ int classifier_set_key(struct classifier *c, size_t i, const char *name,
  * UTIL_EINVAL leaves c unchanged). The platform incident memory is kept. Returns 0. */
 int classifier_rekey(struct classifier *c, const struct classify_params *p, size_t n_keys,
                      const char *const *names, const char *const *expect_organizations);
+/* classifier_seed gives key i, before its first result, the cause it had when the agent
+ * last stopped (from the store): its failing-since and first-failure evidence survive a
+ * restart, and a first result with the same cause is no transition. The remembered cause
+ * holds until one of the key's probe kinds decides (flaky causes need fail_after results).
+ * Returns 0, or UTIL_EINVAL (bad index or cause, or the key has results already). */
+int classifier_seed(struct classifier *c, size_t i, enum cause cause, int64_t since_ms,
+                    const struct evidence *first_failure);
 size_t classifier_n_keys(const struct classifier *c);
 /* classifier_key returns key i's state, or NULL when i is out of range. Valid until the next
  * call that changes c. */

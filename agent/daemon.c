@@ -1163,6 +1163,18 @@ static int daemon_start(struct daemon *d) {
     probe_budget_set(d->budget, (uint32_t)i, c->keys[i].name,
                      c->keys[i].probes[PROBE_MESSAGES].monthly_token_budget);
   }
+  /* Resume each key where the last run left it: "failing since" survives a restart. */
+  struct store_key_state *last = NULL;
+  size_t n_last = 0;
+  if (store_last_states(d->store, &last, &n_last) == 0) {
+    for (size_t j = 0; j < n_last; j++) {
+      int i = config_key_index(c, last[j].name);
+      if (i < 0 || last[j].cause == CAUSE_UNKNOWN || last[j].cause == CAUSE_KEY_UNAVAILABLE)
+        continue;
+      classifier_seed(d->cls, (size_t)i, last[j].cause, last[j].since_ms, &last[j].evidence);
+    }
+    store_key_states_free(last, n_last);
+  }
   d->metrics = metrics_new(c->n_keys, names, c->metrics.per_key);
   free(names);
   metrics_build_info(d->metrics, store_sqlite_version());
@@ -1202,6 +1214,8 @@ static int daemon_start(struct daemon *d) {
     return rc;
   }
   httpd_route(d->httpd, "/metrics", false, metrics_serve, d->metrics);
+  for (uint32_t i = 0; i < c->n_keys; i++)
+    publish_key(d, i);
   httpd_route(d->httpd, "/api/v1/status", false, serve_status, d);
   httpd_route(d->httpd, "/api/v1/keys", true, serve_keys, d);
   httpd_route(d->httpd, "/api/v1/incidents", false, serve_incidents, d);

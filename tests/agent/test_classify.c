@@ -1451,9 +1451,63 @@ static void test_many_keys(void **state) {
   classifier_free(c);
 }
 
+/* A restart: the key's remembered failure goes on (same since-when, no new transition), and
+ * a remembered flaky cause holds until fail_after results decide. */
+static void test_seed_after_restart(void **state) {
+  (void)state;
+  struct classifier *c = new_classifier(2, 3, 5, 2);
+  struct evidence ev;
+  memset(&ev, 0, sizeof(ev));
+  ev.at_ms = NOW - 3600 * 1000LL;
+  ev.cause = CAUSE_AUTH_INVALID;
+  ev.http_status = 401;
+  assert_int_equal(classifier_seed(c, 0, CAUSE_AUTH_INVALID, ev.at_ms, &ev), 0);
+  assert_int_equal(classifier_seed(c, 1, CAUSE_OVERLOADED, NOW - 60000, NULL), 0);
+  struct key_transition tr;
+  assert_false(feed(c, 0, PROBE_MODELS, T_401, 1, &tr));
+  const struct key_state *k = classifier_key(c, 0);
+  assert_int_equal(k->cause, CAUSE_AUTH_INVALID);
+  assert_int_equal(k->failing_since_ms, NOW - 3600 * 1000LL);
+  assert_int_equal(k->first_failure.http_status, 401);
+  /* Flaky: the first 529 decides nothing, so the remembered cause stays. */
+  assert_false(feed(c, 1, PROBE_MODELS, T_529, 1, &tr));
+  assert_int_equal(classifier_key(c, 1)->cause, CAUSE_OVERLOADED);
+  assert_int_equal(classifier_key(c, 1)->failing_since_ms, NOW - 60000);
+  /* A seed is refused once the key has results. */
+  assert_int_equal(classifier_seed(c, 0, CAUSE_OK, NOW, NULL), UTIL_EINVAL);
+  classifier_free(c);
+}
+
+/* A reload: keys keep their state by name; new names start unknown. */
+static void test_rekey_keeps_state_by_name(void **state) {
+  (void)state;
+  struct classifier *c = new_classifier(2, 3, 5, 2);
+  struct key_transition tr;
+  assert_true(feed(c, 0, PROBE_MODELS, T_401, 1, &tr));
+  assert_true(feed(c, 1, PROBE_MODELS, T_OK, 1, &tr));
+  int64_t since = classifier_key(c, 0)->failing_since_ms;
+  struct classify_params p;
+  classify_params_default(&p);
+  const char *names[] = {"new", "k0"};
+  assert_int_equal(classifier_rekey(c, &p, 2, names, NULL), 0);
+  assert_int_equal(classifier_n_keys(c), 2);
+  assert_string_equal(classifier_key(c, 0)->name, "new");
+  assert_false(classifier_key(c, 0)->known);
+  assert_string_equal(classifier_key(c, 1)->name, "k0");
+  assert_int_equal(classifier_key(c, 1)->cause, CAUSE_AUTH_INVALID);
+  assert_int_equal(classifier_key(c, 1)->failing_since_ms, since);
+  assert_false(feed(c, 1, PROBE_MODELS, T_401, 2, &tr)); /* the same failure goes on */
+  p.window = 0;
+  assert_int_equal(classifier_rekey(c, &p, 1, names, NULL), UTIL_EINVAL);
+  assert_int_equal(classifier_n_keys(c), 2); /* unchanged */
+  classifier_free(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_probe_table),
+      cmocka_unit_test(test_seed_after_restart),
+      cmocka_unit_test(test_rekey_keeps_state_by_name),
       cmocka_unit_test(test_fixture_error_bodies),
       cmocka_unit_test(test_fixture_headers),
       cmocka_unit_test(test_should_retry),
