@@ -237,6 +237,17 @@ static int judge_and_print(struct check *c, bool json) {
     classifier_free(cls);
     return 2;
   }
+  uint32_t *dns = xcalloc(c->cfg->n_keys + 1, sizeof(*dns));
+  size_t n_dns = 0;
+  const char *peer = NULL;
+  for (size_t i = 0; i < c->n_slots; i++) {
+    const struct probe_result *r = &c->slots[i].result;
+    if (!probe_peer_intercepted(c->cfg->api.base_url, r)) continue;
+    if (n_dns == 0 || dns[n_dns - 1] != r->key_index) dns[n_dns++] = r->key_index;
+    peer = r->peer;
+  }
+  judgement_add_dns_interception(&j, cls, dns, n_dns, peer);
+  free(dns);
   if (json)
     print_json(c, cls, &j, sp);
   else

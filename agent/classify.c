@@ -1424,6 +1424,29 @@ int classifier_judge(struct classifier *c, const struct status_snapshot *sp, int
   return 0;
 }
 
+void judgement_add_dns_interception(struct judgement *j, const struct classifier *c,
+                                    const uint32_t *keys, size_t n_keys, const char *peer) {
+  if (!j || !c || n_keys == 0) return;
+  struct finding f;
+  memset(&f, 0, sizeof(f));
+  f.scope = SCOPE_NETWORK;
+  f.cause = CAUSE_DNS_INTERCEPTION;
+  f.keys = xmalloc(n_keys * sizeof(*f.keys));
+  memcpy(f.keys, keys, n_keys * sizeof(*f.keys));
+  f.n_keys = n_keys;
+  const struct key_state *k = classifier_key(c, keys[0]);
+  f.summary = xasprintf("api.anthropic.com answered key '%s'%s from %s, outside Anthropic's "
+                        "published addresses: DNS or a transparent proxy on this host's path "
+                        "redirects API traffic.",
+                        k && k->name ? k->name : "?", n_keys > 1 ? " and others" : "",
+                        peer && *peer ? peer : "an unknown address");
+  f.advice = cause_advice(CAUSE_DNS_INTERCEPTION);
+  f.impact = INDICATOR_NONE;
+  f.since_ms = j->at_ms;
+  j->findings = xrealloc(j->findings, (j->n_findings + 1) * sizeof(*j->findings));
+  j->findings[j->n_findings++] = f;
+}
+
 void judgement_free(struct judgement *j) {
   if (!j) return;
   finding_free(&j->verdict);

@@ -199,6 +199,12 @@ struct judgement {
  * time, lead). Returns 0 and fills *out (free with judgement_free), or UTIL_EINVAL. */
 int classifier_judge(struct classifier *c, const struct status_snapshot *sp, int64_t now_ms,
                      struct judgement *out);
+/* judgement_add_dns_interception appends a dns_interception finding (scope network) about
+ * keys[0..n_keys) whose last answers came from peer, an address outside Anthropic's
+ * published ranges while the target is the real api.anthropic.com without a proxy (the
+ * probe engine decides that: probe_peer_intercepted). A finding, never a verdict. */
+void judgement_add_dns_interception(struct judgement *j, const struct classifier *c,
+                                    const uint32_t *keys, size_t n_keys, const char *peer);
 /* judgement_free frees what a judgement owns and clears it; NULL does nothing. */
 void judgement_free(struct judgement *j);
 

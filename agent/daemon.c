@@ -103,6 +103,7 @@ struct daemon {
   int64_t started_ms;
   uint64_t alerts_gen_stored;
   bool *dns_intercepted;      /* per key: the last peer was outside Anthropic's ranges */
+  char intercepted_peer[MODEL_PEER_MAX]; /* the last such peer */
   struct log_complaint store_complaint;
 
   uv_timer_t flush_timer, judge_timer, status_timer, alert_timer, maintain_timer, ready_timer,
@@ -253,9 +254,11 @@ static void on_probe(struct probe_result *r, void *arg) {
   }
 
   bool intercepted = probe_peer_intercepted(d->cfg->api.base_url, r);
-  if (intercepted && !d->dns_intercepted[key])
+  if (intercepted && !d->dns_intercepted[key]) {
     log_warn("api.anthropic.com resolved outside Anthropic's published ranges", "key=%s peer=%s",
              log_q(key_name(d, key)), log_q(r->peer));
+    util_copy(d->intercepted_peer, sizeof(d->intercepted_peer), r->peer);
+  }
   d->dns_intercepted[key] = intercepted;
 
   struct key_transition t;
@@ -449,6 +452,15 @@ static void judge(struct daemon *d, int64_t now) {
   struct judgement j;
   const struct status_snapshot *sp = d->cfg->status_page.enabled ? poller_snapshot(d->poller) : NULL;
   if (classifier_judge(d->cls, sp, now, &j) != 0) return;
+  uint32_t *dns = NULL;
+  size_t n_dns = 0;
+  for (uint32_t i = 0; i < d->cfg->n_keys; i++) {
+    if (!d->dns_intercepted[i]) continue;
+    dns = xrealloc(dns, (n_dns + 1) * sizeof(*dns));
+    dns[n_dns++] = i;
+  }
+  judgement_add_dns_interception(&j, d->cls, dns, n_dns, d->intercepted_peer);
+  free(dns);
   bool changed = d->judgement.at_ms == 0 || !same_verdict(&d->judgement.verdict, &j.verdict);
   judgement_free(&d->judgement);
   d->judgement = j;

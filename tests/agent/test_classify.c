@@ -1503,10 +1503,38 @@ static void test_rekey_keeps_state_by_name(void **state) {
   classifier_free(c);
 }
 
+/* DNS interception is a network finding beside the verdict, never the verdict itself. */
+static void test_dns_interception_finding(void **state) {
+  (void)state;
+  struct classifier *c = new_classifier(2, 3, 5, 2);
+  struct key_transition tr;
+  feed(c, 0, PROBE_MODELS, T_OK, 1, &tr);
+  feed(c, 1, PROBE_MODELS, T_OK, 1, &tr);
+  struct judgement j;
+  assert_int_equal(classifier_judge(c, NULL, NOW + 2000, &j), 0);
+  size_t before = j.n_findings;
+  const uint32_t keys[] = {1};
+  judgement_add_dns_interception(&j, c, keys, 1, "203.0.113.7");
+  assert_int_equal(j.n_findings, before + 1);
+  const struct finding *f = &j.findings[before];
+  assert_int_equal(f->scope, SCOPE_NETWORK);
+  assert_int_equal(f->cause, CAUSE_DNS_INTERCEPTION);
+  assert_int_equal(f->n_keys, 1);
+  assert_int_equal(f->keys[0], 1);
+  assert_non_null(strstr(f->summary, "'k1'"));
+  assert_non_null(strstr(f->summary, "203.0.113.7"));
+  assert_int_equal(j.verdict.scope, SCOPE_NONE);
+  judgement_add_dns_interception(&j, c, keys, 0, "x"); /* no keys: nothing added */
+  assert_int_equal(j.n_findings, before + 1);
+  judgement_free(&j);
+  classifier_free(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_probe_table),
       cmocka_unit_test(test_seed_after_restart),
+      cmocka_unit_test(test_dns_interception_finding),
       cmocka_unit_test(test_rekey_keeps_state_by_name),
       cmocka_unit_test(test_fixture_error_bodies),
       cmocka_unit_test(test_fixture_headers),
