@@ -4,7 +4,7 @@
  *       classifier_observe ─► transition? store + log ─► metrics, store_enqueue_probe
  *   status timer ─► poller ─► on_status: metrics, store_enqueue_status
  *   judge timer (1 s, when something changed, and every 10 s) ─► classifier_judge ─►
- *       metrics, verdict history, alerts_update
+ *       metrics, verdict history, alerts_update (once ready: every key probed once)
  *   alert timer ─► alerts_due per receiver ─► fetch POST ─► alerts_sent, metrics
  *   flush timer (100 ms) ─► store_flush; maintain timer ─► store_maintain
  *   httpd ─► /metrics, /api/v1/..., /-/healthy, /-/ready
@@ -30,6 +30,7 @@
 #include "storage/store.h"
 
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +105,11 @@ struct daemon {
   uint64_t alerts_gen_stored;
   bool *dns_intercepted;      /* per key: the last peer was outside Anthropic's ranges */
   char intercepted_peer[MODEL_PEER_MAX]; /* the last such peer */
+  /* Per key: start of the probe that showed it failing with a cause several keys may share
+   * (see shared_cause), -1 otherwise. Its per-key alert waits until every other key has
+   * been probed since, or shared_cap_ms has passed. */
+  int64_t *shared_since_ms;
+  int64_t shared_cap_ms;
   struct log_complaint store_complaint;
 
   uv_timer_t flush_timer, judge_timer, status_timer, alert_timer, maintain_timer, ready_timer,
@@ -137,6 +143,7 @@ static const char *key_name(const struct daemon *d, uint32_t i) {
 static void set_ready(struct daemon *d, const char *why) {
   if (d->ready) return;
   d->ready = true;
+  d->judge_dirty = true; /* the first judgement that moves alerts */
   if (d->httpd) httpd_set_ready(d->httpd, true);
   uv_timer_stop(&d->ready_timer);
   log_info("ready", "reason=%s after_ms=%lld", log_q(why),
@@ -372,6 +379,64 @@ static bool platform_side(enum cause c) {
   return cause_is_platform_side(c) || c == CAUSE_TIMEOUT;
 }
 
+/* Causes the classifier gathers over keys into one platform or network verdict once enough
+ * keys share them. When the platform fails, keys cross into such a cause one probe at a
+ * time; a judgement between the first and the second would otherwise send a per-key alert
+ * that the incident supersedes a second later — a page for nothing. */
+static bool shared_cause(enum cause c) {
+  return c == CAUSE_OVERLOADED || c == CAUSE_SERVER_ERROR || c == CAUSE_TIMEOUT ||
+         c == CAUSE_EDGE_ERROR || c == CAUSE_NETWORK;
+}
+
+/* The oldest last-probe start over the keys that get probed (their secret is loaded), and
+ * the second oldest, so "every key but i" costs nothing per key. */
+struct probe_ages {
+  int64_t oldest, second;
+  uint32_t oldest_key;
+};
+
+static void probe_ages(struct daemon *d, struct probe_ages *pa) {
+  pa->oldest = pa->second = INT64_MAX;
+  pa->oldest_key = UINT32_MAX;
+  for (uint32_t i = 0; i < d->cfg->n_keys; i++) {
+    const struct key_state *k = classifier_key(d->cls, i);
+    if (!k || !d->secrets[i]) continue;
+    if (k->last_probe_ms < pa->oldest) {
+      pa->second = pa->oldest;
+      pa->oldest = k->last_probe_ms;
+      pa->oldest_key = i;
+    } else if (k->last_probe_ms < pa->second) {
+      pa->second = k->last_probe_ms;
+    }
+  }
+}
+
+/* shared_cap is three rounds of the slowest key's shortest probe interval, as the hold-down
+ * counts. */
+static int64_t shared_cap(const struct config *cfg) {
+  int64_t cap = 0;
+  for (size_t i = 0; i < cfg->n_keys; i++) {
+    int64_t shortest = INT64_MAX;
+    for (int k = 0; k < PROBE__COUNT; k++)
+      if (cfg->keys[i].probes[k].enabled && cfg->keys[i].probes[k].interval_ms < shortest)
+        shortest = cfg->keys[i].probes[k].interval_ms;
+    if (shortest != INT64_MAX && 3 * shortest > cap) cap = 3 * shortest;
+  }
+  return cap;
+}
+
+/* shared_alert_due: may key i's per-key alert of a shared cause go out? Only once every
+ * other key has been probed since i's failure showed (they had their chance to join a
+ * platform or network verdict), or after shared_cap_ms (a key that is never probed, e.g. its
+ * only probe is out of budget, must not silence the others). */
+static bool shared_alert_due(struct daemon *d, uint32_t i, const struct probe_ages *pa,
+                             int64_t now) {
+  int64_t since = d->shared_since_ms[i];
+  if (since < 0) return true;
+  int64_t others = pa->oldest_key == i ? pa->second : pa->oldest;
+  return others >= since || now - since >= d->shared_cap_ms;
+}
+
 static void push_input(struct alert_input **v, size_t *n, size_t *cap, struct alert_input in) {
   if (*n == *cap) {
     *cap = *cap ? *cap * 2 : 16;
@@ -380,7 +445,8 @@ static void push_input(struct alert_input **v, size_t *n, size_t *cap, struct al
   (*v)[(*n)++] = in;
 }
 
-static void add_finding_inputs(struct daemon *d, const struct finding *f, char **texts,
+static void add_finding_inputs(struct daemon *d, const struct finding *f,
+                               const struct probe_ages *pa, int64_t now, char **texts,
                                size_t *n_texts, struct alert_input **v, size_t *n, size_t *cap) {
   if (f->scope == SCOPE_NONE || f->cause == CAUSE_OK) return;
   char *desc = xmalloc(2048);
@@ -398,6 +464,7 @@ static void add_finding_inputs(struct daemon *d, const struct finding *f, char *
   if (f->scope == SCOPE_LOCAL && f->n_keys > 0 && !f->organization_id[0]) {
     for (size_t i = 0; i < f->n_keys; i++) {
       const struct key_state *k = classifier_key(d->cls, f->keys[i]);
+      if (shared_cause(f->cause) && !shared_alert_due(d, f->keys[i], pa, now)) continue;
       in.key = key_name(d, f->keys[i]);
       in.onset_ms = k && k->failing_since_ms >= 0 ? k->failing_since_ms : f->since_ms;
       push_input(v, n, cap, in);
@@ -413,12 +480,21 @@ static void update_alerts(struct daemon *d, int64_t now) {
   size_t cap = 0, n = 0, n_texts = 0;
   struct alert_input *v = NULL;
   char **texts = xcalloc(j->n_findings + 2, sizeof(*texts));
-  add_finding_inputs(d, &j->verdict, texts, &n_texts, &v, &n, &cap);
+  for (uint32_t i = 0; i < d->cfg->n_keys; i++) {
+    const struct key_state *k = classifier_key(d->cls, i);
+    if (!k || !k->known || !shared_cause(k->cause))
+      d->shared_since_ms[i] = -1;
+    else if (d->shared_since_ms[i] < 0)
+      d->shared_since_ms[i] = k->last_probe_ms;
+  }
+  struct probe_ages pa;
+  probe_ages(d, &pa);
+  add_finding_inputs(d, &j->verdict, &pa, now, texts, &n_texts, &v, &n, &cap);
   for (size_t i = 0; i < j->n_findings; i++) {
     if (j->platform_incident && j->findings[i].scope != SCOPE_PLATFORM &&
         platform_side(j->findings[i].cause))
       continue;
-    add_finding_inputs(d, &j->findings[i], texts, &n_texts, &v, &n, &cap);
+    add_finding_inputs(d, &j->findings[i], &pa, now, texts, &n_texts, &v, &n, &cap);
   }
   for (size_t i = 0; i < d->cfg->n_keys && d->cfg->metrics.per_key == CONFIG_PER_KEY_FULL; i++) {
     const struct key_state *k = classifier_key(d->cls, i);
@@ -481,7 +557,11 @@ static void judge(struct daemon *d, int64_t now) {
     log_info("verdict", "scope=%s cause=%s keys=%zu summary=%s", scope_name(j.verdict.scope),
              cause_name(j.verdict.cause), j.verdict.n_keys, log_q(j.verdict.summary));
   }
-  update_alerts(d, now);
+  /* Alerts move only once every key has had its first probe (or the start-up grace is
+   * over): before that a key not probed yet looks healthy, and an alert restored from the
+   * last run would be resolved, then fired again a moment later. Restored alerts are still
+   * re-sent meanwhile, as they are. */
+  if (d->ready) update_alerts(d, now);
 }
 
 static void on_judge_timer(uv_timer_t *t) {
@@ -979,6 +1059,9 @@ static void reload(struct daemon *d) {
   bool *first_done = xcalloc(nn, sizeof(*first_done));
   struct log_complaint *complaints = xcalloc(nn, sizeof(*complaints));
   bool *dns = xcalloc(nn, sizeof(*dns));
+  int64_t *shared = xmalloc(nn * sizeof(*shared));
+  for (size_t i = 0; i < nn; i++)
+    shared[i] = -1;
   struct probe_budget *budget = probe_budget_new(n);
   size_t kept = 0;
   for (size_t i = 0; i < n; i++) {
@@ -995,6 +1078,7 @@ static void reload(struct daemon *d) {
       }
       complaints[i] = d->complaints[j];
       dns[i] = d->dns_intercepted[j];
+      shared[i] = d->shared_since_ms[j];
       int64_t spent = probe_budget_spent(d->budget, (uint32_t)j, now);
       if (spent > 0) probe_budget_add(budget, (uint32_t)i, now, spent);
       break;
@@ -1007,12 +1091,15 @@ static void reload(struct daemon *d) {
   free(d->first_done);
   free(d->complaints);
   free(d->dns_intercepted);
+  free(d->shared_since_ms);
   probe_budget_free(d->budget);
   d->secrets = secrets;
   d->why = why;
   d->first_done = first_done;
   d->complaints = complaints;
   d->dns_intercepted = dns;
+  d->shared_since_ms = shared;
+  d->shared_cap_ms = shared_cap(next);
   d->budget = budget;
 
   struct metrics *m = metrics_new(n, names, next->metrics.per_key);
@@ -1289,6 +1376,10 @@ int daemon_run(struct config *cfg, const char *config_path) {
   d->first_done = xcalloc(n, sizeof(*d->first_done));
   d->complaints = xcalloc(n, sizeof(*d->complaints));
   d->dns_intercepted = xcalloc(n, sizeof(*d->dns_intercepted));
+  d->shared_since_ms = xmalloc(n * sizeof(*d->shared_since_ms));
+  for (size_t i = 0; i < n; i++)
+    d->shared_since_ms[i] = -1;
+  d->shared_cap_ms = shared_cap(cfg);
   signal(SIGPIPE, SIG_IGN);
   uv_loop_init(&d->loop);
   log_startup(d);
@@ -1336,6 +1427,7 @@ int daemon_run(struct config *cfg, const char *config_path) {
   free(d->first_done);
   free(d->complaints);
   free(d->dns_intercepted);
+  free(d->shared_since_ms);
   int code = d->exit_code;
   free(d);
   return code;

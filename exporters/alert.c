@@ -558,6 +558,24 @@ static void absent(struct alerts *a, struct alert *al, int64_t now_ms) {
   }
 }
 
+/* covered_by_incident: al is a per-key alert of a platform-side cause (what
+ * per_key_platform_side() drops while a platform incident is declared). */
+static bool covered_by_incident(const struct alert *al) {
+  if (!al->key || al->heartbeat) return false;
+  if (strcmp(al->alertname, ALERT_NAME_PLATFORM_INCIDENT) == 0) return true;
+  const char *cause = label_get(al, "cause");
+  return cause && (strcmp(cause, "timeout") == 0 || strcmp(cause, "edge_error") == 0);
+}
+
+/* superseded resolves at once a per-key alert that a declared platform incident now covers:
+ * it did not go away, so holding it against flapping would only keep a second page firing
+ * beside the incident's for a whole hold-down. */
+static void superseded(struct alerts *a, struct alert *al, int64_t now_ms) {
+  if (al->phase == PHASE_RESOLVED) return;
+  al->ends_ms = al->phase == PHASE_HELD ? al->vanished_ms : now_ms;
+  alert_set_phase(a, al, PHASE_RESOLVED, now_ms);
+}
+
 /* tick applies what time alone does: held alerts that stayed away a whole hold-down resolve
  * (endsAt = when they went away); resolved ones are dropped after the keep period. */
 static void tick(struct alerts *a, int64_t now_ms) {
@@ -650,7 +668,10 @@ void alerts_update(struct alerts *a, const struct alert_input *in, size_t n, int
       continue;
     }
     if (j >= np || (i < a->n && a->v[i]->fp < p[j].fp)) {
-      absent(a, a->v[i], now_ms);
+      if (incident && covered_by_incident(a->v[i]))
+        superseded(a, a->v[i], now_ms);
+      else
+        absent(a, a->v[i], now_ms);
       push(&v, &nv, &cap, a->v[i++]);
     } else if (i >= a->n || p[j].fp < a->v[i]->fp) {
       struct alert *al = alert_create(a, &p[j]);

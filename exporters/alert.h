@@ -43,7 +43,8 @@
  *    or network verdict and for each status-page finding;
  *  - during a platform incident (a keyless input that maps to ClaudePlatformIncident) it does
  *    not pass per-key inputs of platform-side causes (overloaded, server_error, and timeout or
- *    edge_error, which are the incident's symptoms then); alerts_update() drops them anyway;
+ *    edge_error, which are the incident's symptoms then); alerts_update() drops them anyway,
+ *    and resolves at once (no hold-down) the per-key alerts of such causes still firing;
  *  - ClaudeRateLimitHeadroomLow: one input per key with headroom_low set, cause rate_limited,
  *    scope local, when alert_headroom_is_low() holds for one of its resources. It is dropped
  *    while the same key has a rate_limited input: the limit is already hit.

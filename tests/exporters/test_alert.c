@@ -599,6 +599,63 @@ static void test_platform_incident_suppresses_per_key(void **state) {
   alerts_free(a);
 }
 
+/* A key's 529s alert on their own until enough keys fail for an incident; the incident then
+ * covers that alert, which resolves at once instead of being held a hold-down beside it. */
+static void test_incident_supersedes_per_key_at_once(void **state) {
+  (void)state;
+  struct alerts *a = mk(1);
+  struct alert_input alone = {
+      .scope = SCOPE_LOCAL, .cause = CAUSE_OVERLOADED, .key = "a", .onset_ms = T0};
+  alerts_update(a, &alone, 1, T0);
+  cJSON *arr = due(a, 0, T0, true);
+  assert_non_null(find(arr, "ClaudePlatformIncident", "a"));
+  cJSON_Delete(arr);
+
+  /* Ten seconds later (well inside the hold-down) the incident is declared. */
+  struct alert_input both[] = {
+      {.scope = SCOPE_PLATFORM, .cause = CAUSE_OVERLOADED, .onset_ms = T0},
+      {.scope = SCOPE_PLATFORM, .cause = CAUSE_OVERLOADED, .key = "a", .onset_ms = T0},
+  };
+  alerts_update(a, both, 2, T0 + 10 * SEC);
+  arr = due(a, 0, T0 + 10 * SEC, true);
+  const cJSON *keyed = find(arr, "ClaudePlatformIncident", "a");
+  assert_non_null(keyed);
+  assert_true(is_resolved(keyed, T0 + 10 * SEC));
+  assert_string_equal(str_field(keyed, "endsAt"), fmt(T0 + 10 * SEC));
+  const cJSON *inc = find(arr, "ClaudePlatformIncident", NULL);
+  assert_non_null(inc);
+  assert_false(is_resolved(inc, T0 + 10 * SEC));
+  cJSON_Delete(arr);
+
+  /* A per-key alert already held (it flapped away) resolves at once too, ending when it went. */
+  struct alert_input net = {
+      .scope = SCOPE_NETWORK, .cause = CAUSE_TIMEOUT, .key = "b", .onset_ms = T0 + 20 * SEC};
+  alerts_update(a, &net, 1, T0 + 20 * SEC); /* the incident is over: b times out alone */
+  arr = due(a, 0, T0 + 20 * SEC, true);
+  assert_non_null(find(arr, "ClaudeNetworkUnreachable", "b"));
+  cJSON_Delete(arr);
+  alerts_update(a, NULL, 0, T0 + 25 * SEC); /* gone within the hold-down: held */
+  arr = due(a, 0, T0 + 25 * SEC, true);
+  assert_null(arr);
+  alerts_update(a, both, 2, T0 + 30 * SEC);
+  arr = due(a, 0, T0 + 30 * SEC, true);
+  keyed = find(arr, "ClaudeNetworkUnreachable", "b");
+  assert_non_null(keyed);
+  assert_string_equal(str_field(keyed, "endsAt"), fmt(T0 + 25 * SEC));
+  cJSON_Delete(arr);
+
+  /* A key's 401 is not the platform's doing: an incident leaves it alone (held, as ever). */
+  struct alert_input auth = {
+      .scope = SCOPE_LOCAL, .cause = CAUSE_AUTH_INVALID, .key = "c", .onset_ms = T0 + 40 * SEC};
+  alerts_update(a, &auth, 1, T0 + 40 * SEC);
+  cJSON_Delete(due(a, 0, T0 + 40 * SEC, true));
+  alerts_update(a, both, 2, T0 + 45 * SEC);
+  arr = due(a, 0, T0 + 45 * SEC, true);
+  assert_null(arr == NULL ? NULL : find(arr, "ClaudeKeyAuthFailing", "c"));
+  cJSON_Delete(arr);
+  alerts_free(a);
+}
+
 static void test_maintenance_is_info(void **state) {
   (void)state;
   struct alert_input in[] = {
@@ -966,6 +1023,7 @@ int main(void) {
       cmocka_unit_test(test_flapping_key_one_notification),
       cmocka_unit_test(test_comes_back_after_hold_down_is_new),
       cmocka_unit_test(test_platform_incident_suppresses_per_key),
+      cmocka_unit_test(test_incident_supersedes_per_key_at_once),
       cmocka_unit_test(test_maintenance_is_info),
       cmocka_unit_test(test_headroom),
       cmocka_unit_test(test_duplicates_merge),
