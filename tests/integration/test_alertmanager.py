@@ -154,7 +154,7 @@ class Alertmanager:
         self.log_path = self.dir / "alertmanager.log"
         self._log = open(self.log_path, "wb")
         # harness's own spawn: it dies with the test process, like the fake and the agent.
-        self.proc = harness._spawn(
+        self.proc = harness.spawn(
             [AM_BIN, "--config.file=%s" % cfg, "--storage.path=%s" % (self.dir / "am-data"),
              "--web.listen-address=127.0.0.1:%d" % self.port, "--cluster.listen-address=",
              "--log.level=debug"],
@@ -170,7 +170,7 @@ class Alertmanager:
         harness.wait_until(ready, 20, message=lambda: "alertmanager not ready:\n" + self.log_text()[-3000:])
 
     def close(self):
-        harness._reap(self.proc)
+        harness.reap(self.proc)
         self._log.close()
 
     def log_text(self):

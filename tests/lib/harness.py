@@ -104,6 +104,11 @@ def _reap(proc, term_timeout=5.0):
     return proc.returncode
 
 
+# Public names for tests that start a helper server of their own (Prometheus, Alertmanager).
+spawn = _spawn
+reap = _reap
+
+
 def _close_pipes(proc):
     for f in (proc.stdin, proc.stdout, proc.stderr):
         if f is not None:
