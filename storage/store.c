@@ -40,7 +40,6 @@
  * before the incident was published and the incident's resolution. */
 #define STORE_LEAD_WINDOW_MS (2 * STORE_HOUR_MS)
 /* Keys visited by one store_maintain call. */
-#define STORE_MAINTAIN_KEYS 256
 #define STORE_READER_BUSY_MS 2000
 
 /* ---- Schema ----------------------------------------------------------------------------- */
@@ -83,7 +82,7 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  retry_after_s INTEGER, rl_requests_remaining INTEGER, rl_tokens_remaining INTEGER,\n"
     "  input_tokens INTEGER, output_tokens INTEGER\n"
     ");\n"
-    "CREATE INDEX probes_key_at ON probes(key_id, at);\n"
+    "CREATE INDEX probes_at ON probes(at);\n"
     "CREATE TABLE key_transitions (\n"
     "  id INTEGER PRIMARY KEY,\n"
     "  at INTEGER NOT NULL,\n"
@@ -155,8 +154,9 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  lat_le_2500ms INTEGER NOT NULL DEFAULT 0, lat_le_5s INTEGER NOT NULL DEFAULT 0,\n"
     "  lat_le_10s INTEGER NOT NULL DEFAULT 0, lat_gt_10s INTEGER NOT NULL DEFAULT 0,\n"
     "  tokens_in INTEGER NOT NULL DEFAULT 0, tokens_out INTEGER NOT NULL DEFAULT 0,\n"
-    "  PRIMARY KEY (key_id, hour, kind)\n"
-    ") WITHOUT ROWID;\n",
+    "  PRIMARY KEY (hour, key_id, kind)\n"
+    ") WITHOUT ROWID;\n"
+    "CREATE INDEX rollups_key_hour ON rollups(key_id, hour);\n",
 };
 
 /* The roll-up's per-cause columns, in enum cause order (CAUSE_OK .. CAUSE_UNKNOWN). */
@@ -219,7 +219,6 @@ enum stmt {
   ST_VERDICT_END,
   ST_VERDICT_INSERT,
   ST_ALERT_UPSERT,
-  ST_MAINT_KEYS,
   ST_MAINT_PROBES,
   ST_MAINT_ROLLUPS,
   ST_LOAD_COMPONENTS,
@@ -271,7 +270,7 @@ static const char *const stmt_sql[ST__COUNT] = {
         ":latency_n, :latency_sum_us, :latency_max_us, :lat_le_100ms, :lat_le_250ms, "
         ":lat_le_500ms, :lat_le_1s, :lat_le_2500ms, :lat_le_5s, :lat_le_10s, :lat_gt_10s, "
         ":tokens_in, :tokens_out) "
-        "ON CONFLICT(key_id, hour, kind) DO UPDATE SET "
+        "ON CONFLICT(hour, key_id, kind) DO UPDATE SET "
         "n_ok = n_ok + excluded.n_ok, n_auth_invalid = n_auth_invalid + excluded.n_auth_invalid, "
         "n_permission = n_permission + excluded.n_permission, "
         "n_quota = n_quota + excluded.n_quota, "
@@ -331,11 +330,10 @@ static const char *const stmt_sql[ST__COUNT] = {
         "alertname = excluded.alertname, labels = excluded.labels, "
         "annotations = excluded.annotations, ends_at = excluded.ends_at, "
         "last_sent = coalesce(excluded.last_sent, last_sent), state = excluded.state",
-    [ST_MAINT_KEYS] = "SELECT id FROM keys WHERE id > :after ORDER BY id LIMIT :n",
     [ST_MAINT_PROBES] = "DELETE FROM probes WHERE id IN (SELECT id FROM probes WHERE "
-                        "key_id = :key_id AND at < :cutoff ORDER BY at LIMIT :n)",
-    [ST_MAINT_ROLLUPS] = "DELETE FROM rollups WHERE key_id = :key_id AND hour IN (SELECT hour "
-                         "FROM rollups WHERE key_id = :key_id AND hour < :cutoff ORDER BY hour "
+                        "at < :cutoff ORDER BY at LIMIT :n)",
+    [ST_MAINT_ROLLUPS] = "DELETE FROM rollups WHERE (hour, key_id, kind) IN (SELECT hour, "
+                         "key_id, kind FROM rollups WHERE hour < :cutoff ORDER BY hour "
                          "LIMIT :n)",
     [ST_LOAD_COMPONENTS] = "SELECT component_id, name, status FROM status_components WHERE id IN "
                            "(SELECT max(id) FROM status_components GROUP BY component_id)",
@@ -519,8 +517,6 @@ struct store {
   size_t n_components;
   struct inc_seen *incidents;
   size_t n_incidents;
-
-  int64_t maintain_after; /* round-robin cursor over key ids */
 
   struct store_stats stats;
   struct log_complaint write_complaint;
@@ -727,7 +723,7 @@ static int64_t col_time(sqlite3_stmt *st, int i) {
 
 void store_options_init(struct store_options *o) {
   o->queue_max = 100000;
-  o->batch_max = 5000;
+  o->batch_max = 1000;
   o->maintain_max = 2000;
   o->busy_timeout_ms = 50;
   o->cache_kib = 16384;
@@ -1427,24 +1423,40 @@ struct rollup_acc {
   int64_t tokens_in, tokens_out;
 };
 
+/* Open addressing, grown at half full: a batch has as many groups as keys (times kinds and
+ * hours it spans), usually far fewer than rows. */
 struct rollup_map {
   struct rollup_acc *v;
-  size_t cap;
+  size_t cap, n;
 };
+
+static struct rollup_acc *rollup_slot(struct rollup_acc *v, size_t cap, int64_t key_id,
+                                      int64_t hour, enum probe_kind kind) {
+  uint64_t h = hash_i64(hash_i64(hash_i64(HASH_SEED, key_id), hour), kind);
+  size_t i = (size_t)h & (cap - 1);
+  while (v[i].used && !(v[i].key_id == key_id && v[i].hour == hour && v[i].kind == kind))
+    i = (i + 1) & (cap - 1);
+  return &v[i];
+}
 
 static struct rollup_acc *rollup_get(struct rollup_map *m, int64_t key_id, int64_t hour,
                                      enum probe_kind kind) {
-  uint64_t h = hash_i64(hash_i64(hash_i64(HASH_SEED, key_id), hour), kind);
-  size_t i = (size_t)h & (m->cap - 1);
-  while (m->v[i].used &&
-         !(m->v[i].key_id == key_id && m->v[i].hour == hour && m->v[i].kind == kind))
-    i = (i + 1) & (m->cap - 1);
-  struct rollup_acc *a = &m->v[i];
+  if ((m->n + 1) * 2 > m->cap) {
+    size_t cap = m->cap ? m->cap * 2 : 64;
+    struct rollup_acc *v = xcalloc(cap, sizeof(*v));
+    for (size_t i = 0; i < m->cap; i++)
+      if (m->v[i].used) *rollup_slot(v, cap, m->v[i].key_id, m->v[i].hour, m->v[i].kind) = m->v[i];
+    free(m->v);
+    m->v = v;
+    m->cap = cap;
+  }
+  struct rollup_acc *a = rollup_slot(m->v, m->cap, key_id, hour, kind);
   if (!a->used) {
     a->used = true;
     a->key_id = key_id;
     a->hour = hour;
     a->kind = kind;
+    m->n++;
   }
   return a;
 }
@@ -1860,11 +1872,6 @@ int store_flush(struct store *s) {
 
   size_t budget = s->opt.batch_max, n_imp = 0, n_probes = 0;
   struct rollup_map acc = {0};
-  size_t probes_in_batch = s->probes.n < budget ? s->probes.n : budget;
-  acc.cap = 16;
-  while (acc.cap < probes_in_batch * 2)
-    acc.cap *= 2;
-  acc.v = xcalloc(acc.cap, sizeof(*acc.v));
 
   for (struct qrow *r = s->important.head; r && budget > 0 && rc == SQLITE_OK; r = r->next) {
     rc = write_row(s, r, &acc);
@@ -1904,11 +1911,11 @@ void store_stats(const struct store *s, struct store_stats *out) {
 
 /* ---- Retention -------------------------------------------------------------------------- */
 
-static int maintain_key(struct store *s, enum stmt id, int64_t key, int64_t cutoff,
-                        size_t *budget) {
+/* delete_old runs one retention statement for at most *budget rows, oldest first, and
+ * takes what it deleted from the budget. */
+static int delete_old(struct store *s, enum stmt id, int64_t cutoff, size_t *budget) {
   int rc = SQLITE_OK;
   struct slot *sl = slot_of(s, id);
-  TRY(bind_i64(sl, ":key_id", key));
   TRY(bind_i64(sl, ":cutoff", cutoff));
   TRY(bind_i64(sl, ":n", (int64_t)*budget));
   TRY(run(sl));
@@ -1921,8 +1928,7 @@ out:
 
 int store_maintain(struct store *s, int64_t now_ms, const struct store_retention *r, bool *more) {
   char why[512];
-  int64_t keys[STORE_MAINTAIN_KEYS];
-  size_t n_keys = 0, budget = s ? s->opt.maintain_max : 0;
+  size_t budget = s ? s->opt.maintain_max : 0;
   if (more) *more = false;
   if (!writable_store(s) || !r) return UTIL_EINVAL;
   if (r->probes_ms <= 0 && r->rollups_ms <= 0) return 0;
@@ -1932,35 +1938,14 @@ int store_maintain(struct store *s, int64_t now_ms, const struct store_retention
   }
   int rc = run(slot_of(s, ST_BEGIN));
   if (rc != SQLITE_OK) return flush_failed(s, rc, map_rc(rc), sqlite3_errmsg(s->db));
-  struct slot *sl = slot_of(s, ST_MAINT_KEYS);
-  TRY(bind_i64(sl, ":after", s->maintain_after));
-  TRY(bind_i64(sl, ":n", STORE_MAINTAIN_KEYS));
-  while ((rc = sqlite3_step(sl->st)) == SQLITE_ROW)
-    keys[n_keys++] = sqlite3_column_int64(sl->st, 0);
-  done(sl);
-  if (rc != SQLITE_DONE) goto out;
-  rc = SQLITE_OK;
-  size_t i = 0;
-  for (; i < n_keys && budget > 0; i++) {
-    if (r->probes_ms > 0)
-      TRY(maintain_key(s, ST_MAINT_PROBES, keys[i], now_ms - r->probes_ms, &budget));
-    if (r->rollups_ms > 0 && budget > 0)
-      TRY(maintain_key(s, ST_MAINT_ROLLUPS, keys[i], now_ms - r->rollups_ms, &budget));
-    /* A key whose deletions used up the budget may have more: visit it again next time. */
-    if (budget == 0) break;
-  }
-  if (i < n_keys) {
-    s->maintain_after = i > 0 ? keys[i - 1] : s->maintain_after;
-    if (more) *more = true;
-  } else if (n_keys == STORE_MAINTAIN_KEYS) {
-    s->maintain_after = keys[n_keys - 1];
-    if (more) *more = true;
-  } else {
-    s->maintain_after = 0; /* a round is complete */
-  }
+  /* Oldest first through the time-ordered indexes: the rows deleted together sit on the same
+   * few pages, so a step writes little (deleting key by key would dirty a page per row). */
+  if (r->probes_ms > 0) TRY(delete_old(s, ST_MAINT_PROBES, now_ms - r->probes_ms, &budget));
+  if (r->rollups_ms > 0 && budget > 0)
+    TRY(delete_old(s, ST_MAINT_ROLLUPS, now_ms - r->rollups_ms, &budget));
+  if (more) *more = budget == 0;
   rc = run(slot_of(s, ST_COMMIT));
 out:
-  done(sl);
   if (rc != SQLITE_OK) return flush_failed(s, rc, map_rc(rc), sqlite3_errmsg(s->db));
   return 0;
 }
@@ -2398,7 +2383,7 @@ out:
   err = read_rc(rc);
   cJSON *doc = NULL;
   if (!err) {
-    qsort(fail, n_fail, sizeof(*fail), cmp_failing);
+    if (n_fail > 1) qsort(fail, n_fail, sizeof(*fail), cmp_failing);
     doc = cJSON_CreateObject();
     cJSON *ka = cJSON_AddArrayToObject(doc, "keys");
     for (size_t i = 0; i < n_fail; i++) {

@@ -36,7 +36,7 @@ struct store;
 
 struct store_options {
   size_t queue_max;    /* rows held in memory while the database cannot be written (100000) */
-  size_t batch_max;    /* rows written by one store_flush (5000) */
+  size_t batch_max;    /* rows written by one store_flush (1000: a few ms of the loop) */
   size_t maintain_max; /* rows deleted by one store_maintain (2000) */
   int busy_timeout_ms; /* how long a flush waits for a lock held by someone else (50) */
   int cache_kib;       /* SQLite page cache of the writer (16384) */
@@ -148,11 +148,11 @@ struct store_retention {
   int64_t rollups_ms; /* hourly roll-ups, default 400 days */
 };
 
-/* store_maintain deletes at most maintain_max rows older than the retention, visiting keys
- * round-robin, in one short transaction. *more (may be NULL) is set when work remains (the
- * budget ran out or the round over keys is not finished): call again at a later tick.
- * Roll-ups need no step here: store_flush adds each probe to its hour's roll-up row in the
- * same transaction, so they are always current and survive the raw rows. */
+/* store_maintain deletes at most maintain_max rows older than the retention, oldest first,
+ * in one short transaction. *more (may be NULL) is set when the budget ran out (there may
+ * be more to delete): call again at a later tick. Roll-ups need no step here: store_flush
+ * adds each probe to its hour's roll-up row in the same transaction, so they are always
+ * current and outlive the raw rows. Call it every few seconds. */
 int store_maintain(struct store *s, int64_t now_ms, const struct store_retention *r, bool *more);
 
 struct store_stats {

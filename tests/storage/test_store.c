@@ -312,7 +312,12 @@ static void test_refuse_foreign_database(void **state) {
 static void test_batch_write(void **state) {
   (void)state;
   char *path = db_path();
-  struct store *s = open_rw(path);
+  struct store_options opt;
+  store_options_init(&opt);
+  opt.batch_max = 2000;
+  struct store *s = NULL;
+  char why[256];
+  assert_int_equal(store_open(path, &opt, &s, why, sizeof(why)), 0);
   struct store *reader = open_ro(path);
   struct probe_result r;
   for (int i = 0; i < 1000; i++) {
@@ -351,10 +356,7 @@ static void test_batch_write(void **state) {
   assert_int_equal(q64(reader, "SELECT last_seen FROM keys WHERE name='prod'"), T0 + 999000);
   /* A batch larger than batch_max goes in several flushes, oldest first. */
   store_free(s);
-  struct store_options opt;
-  store_options_init(&opt);
   opt.batch_max = 300;
-  char why[256];
   assert_int_equal(store_open(path, &opt, &s, why, sizeof(why)), 0);
   for (int i = 0; i < 700; i++) {
     probe(&r, PROBE_MODELS, CAUSE_OK, T0 + DAY_MS + i, 200, "req_b", 0.1);
