@@ -727,6 +727,7 @@ void store_options_init(struct store_options *o) {
   o->maintain_max = 2000;
   o->busy_timeout_ms = 50;
   o->cache_kib = 16384;
+  o->checkpoint_pages = 1000;
 }
 
 const char *store_sqlite_version(void) {
@@ -869,8 +870,9 @@ static int db_open_rw(struct store *s, bool first, char *why, size_t whysz) {
    * losing a committed batch, and keeps fsyncs to checkpoints. */
   snprintf(pragmas, sizeof(pragmas),
            "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -%d; "
-           "PRAGMA journal_size_limit = 67108864; PRAGMA temp_store = MEMORY;",
-           s->opt.cache_kib);
+           "PRAGMA journal_size_limit = 67108864; PRAGMA temp_store = MEMORY; "
+           "PRAGMA wal_autocheckpoint = %d;",
+           s->opt.cache_kib, s->opt.checkpoint_pages);
   rc = exec_sql(s->db, "PRAGMA journal_mode = WAL");
   if (rc == SQLITE_OK) rc = exec_sql(s->db, pragmas);
   if (rc != SQLITE_OK) {
@@ -902,6 +904,7 @@ static struct store *store_alloc(const char *path, const struct store_options *o
   if (s->opt.maintain_max == 0) s->opt.maintain_max = 1;
   if (s->opt.busy_timeout_ms < 0) s->opt.busy_timeout_ms = 0;
   if (s->opt.cache_kib <= 0) s->opt.cache_kib = 2048;
+  if (s->opt.checkpoint_pages < 0) s->opt.checkpoint_pages = 0;
   return s;
 }
 
@@ -2580,6 +2583,31 @@ void store_key_states_free(struct store_key_state *v, size_t n) {
   for (size_t i = 0; v && i < n; i++)
     free(v[i].name);
   free(v);
+}
+
+/* ---- Checkpoints off the loop ---------------------------------------------------------- */
+
+int store_checkpoint(const char *path, int64_t *wal_pages) {
+  sqlite3 *db = NULL;
+  int log = -1, done_pages = -1;
+  if (wal_pages) *wal_pages = -1;
+  if (!path) return UTIL_EINVAL;
+  /* Its own connection: this runs on a worker thread while the loop writes through the
+   * store's. A PASSIVE checkpoint never waits for the writer nor blocks it. */
+  int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+  if (rc == SQLITE_OK) {
+    sqlite3_busy_timeout(db, 1000);
+    /* A fresh connection learns that the file is in WAL mode only when it first reads it;
+     * before that the checkpoint would be a silent no-op. */
+    int64_t version = 0;
+    rc = pragma_int(db, "PRAGMA user_version", &version);
+  }
+  if (rc == SQLITE_OK)
+    rc = sqlite3_wal_checkpoint_v2(db, "main", SQLITE_CHECKPOINT_PASSIVE, &log, &done_pages);
+  sqlite3_close(db);
+  if (rc != SQLITE_OK) return map_rc(rc);
+  if (wal_pages) *wal_pages = log;
+  return 0;
 }
 
 /* ---- Raw access ------------------------------------------------------------------------- */

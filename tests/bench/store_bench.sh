@@ -33,7 +33,7 @@ trap 'rm -rf "$dir" "$section"' EXIT INT TERM
   echo
   echo "$(date -u +%Y-%m-%d), $(uname -srm), $cpu, $(nproc) CPUs, $mem, $fs, SQLite $sqlite;"
   echo "load average $load_before before and $load_after after (the machine is shared)."
-  echo "Command: \`sh tests/bench/store_bench.sh $*\`"
+  echo "Command: \`sh tests/bench/store_bench.sh${*:+ $*}\`"
   echo
   echo "$body"
   echo

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <linux/fs.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -556,6 +557,71 @@ static void test_invalid_arguments(void **state) {
   assert_int_equal(store_flush(ro), UTIL_EINVAL);
   store_free(ro);
   store_free(NULL);
+  free(path);
+}
+
+struct checkpointer {
+  const char *path;
+  volatile bool stop;
+  int runs, errors;
+  int64_t wal_pages;
+};
+
+static void *checkpoint_thread(void *arg) {
+  struct checkpointer *c = arg;
+  while (!c->stop || c->runs == 0) {
+    int64_t pages = -1;
+    if (store_checkpoint(c->path, &pages) != 0)
+      c->errors++;
+    else if (pages > c->wal_pages)
+      c->wal_pages = pages;
+    c->runs++;
+  }
+  return NULL;
+}
+
+static void test_checkpoint_off_the_loop(void **state) {
+  (void)state;
+  char *path = db_path();
+  struct store_options opt;
+  store_options_init(&opt);
+  opt.checkpoint_pages = 0; /* commits never checkpoint: a worker does */
+  struct store *s = NULL;
+  char why[256];
+  assert_int_equal(store_open(path, &opt, &s, why, sizeof(why)), 0);
+  struct stat sb;
+  assert_int_equal(stat(path, &sb), 0);
+  off_t empty_size = sb.st_size; /* the schema only: rows go to the WAL */
+  struct checkpointer c = {.path = path, .wal_pages = -1};
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, checkpoint_thread, &c), 0);
+  struct probe_result r;
+  for (int b = 0; b < 50; b++) {
+    for (int i = 0; i < 100; i++) {
+      probe(&r, PROBE_MODELS, CAUSE_OK, T0 + b * 1000 + i, 200, "req_cp", 0.1);
+      assert_int_equal(store_enqueue_probe(s, i % 2 ? "a" : "b", &r), 0);
+    }
+    flush_ok(s); /* never refused by the checkpointer */
+  }
+  c.stop = true;
+  assert_int_equal(pthread_join(th, NULL), 0);
+  assert_int_equal(c.errors, 0);
+  assert_true(c.runs > 0);
+  assert_true(c.wal_pages > 0);
+  int64_t pages = -1;
+  assert_int_equal(store_checkpoint(path, &pages), 0);
+  assert_true(pages > 0);
+  assert_int_equal(stat(path, &sb), 0);
+  assert_true(sb.st_size > empty_size + 100 * 1024); /* the rows reached the database file */
+  assert_int_equal(q64(s, "SELECT count(*) FROM probes"), 5000);
+  assert_int_equal(q64(s, "PRAGMA wal_autocheckpoint"), 0);
+  store_free(s);
+  assert_int_equal(store_checkpoint("/nonexistent/claudemon.db", NULL), UTIL_EIO);
+  struct store *ro = open_ro(path);
+  assert_int_equal(q64(ro, "SELECT sum(n_ok) FROM rollups"), 5000);
+  assert_int_equal(
+      q64(ro, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check = 'ok'"), 1);
+  store_free(ro);
   free(path);
 }
 
@@ -1365,6 +1431,7 @@ int main(void) {
       cmocka_unit_test(test_vanished_file),
       cmocka_unit_test(test_queue_bound),
       cmocka_unit_test(test_invalid_arguments),
+      cmocka_unit_test(test_checkpoint_off_the_loop),
       cmocka_unit_test(test_retention),
       cmocka_unit_test(test_rollups),
       cmocka_unit_test(test_history_json),
