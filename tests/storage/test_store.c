@@ -461,6 +461,45 @@ static void test_readonly_file(void **state) {
   free(path);
 }
 
+static void test_full_database(void **state) {
+  (void)state;
+  char *path = db_path();
+  struct store_options opt;
+  store_options_init(&opt);
+  opt.batch_max = 100000;
+  struct store *s = NULL;
+  char why[256];
+  assert_int_equal(store_open(path, &opt, &s, why, sizeof(why)), 0);
+  /* A disk that fills up: the database may not grow past its current size plus a little. */
+  int64_t pages = q64(s, "PRAGMA page_count");
+  char *sql = xasprintf("PRAGMA max_page_count = %lld", (long long)pages + 8);
+  assert_int_equal(store_exec(s, sql), 0);
+  free(sql);
+  struct probe_result r;
+  struct evidence ev;
+  evidence(&ev, CAUSE_AUTH_INVALID, T0, 401, "authentication_error", "invalid x-api-key", "r");
+  assert_int_equal(store_enqueue_transition(s, "prod", T0, CAUSE_OK, CAUSE_AUTH_INVALID, &ev), 0);
+  for (int i = 0; i < 3000; i++) {
+    probe(&r, PROBE_MODELS, CAUSE_OK, T0 + i, 200, "req_full", 0.1);
+    assert_int_equal(store_enqueue_probe(s, "prod", &r), 0);
+  }
+  assert_int_equal(store_flush(s), UTIL_EDB);
+  struct store_stats st;
+  store_stats(s, &st);
+  assert_int_equal(st.queue_length, 3001);
+  assert_int_equal(st.errors_total, 1);
+  /* Nothing of the failed batch is in the file: all or nothing. */
+  assert_int_equal(q64(s, "SELECT count(*) FROM probes"), 0);
+  assert_int_equal(q64(s, "SELECT count(*) FROM key_transitions"), 0);
+  /* Space again: the same rows go in. */
+  assert_int_equal(store_exec(s, "PRAGMA max_page_count = 1073741823"), 0);
+  flush_ok(s);
+  assert_int_equal(q64(s, "SELECT count(*) FROM probes"), 3000);
+  assert_int_equal(q64(s, "SELECT count(*) FROM key_transitions"), 1);
+  store_free(s);
+  free(path);
+}
+
 static void test_vanished_file(void **state) {
   (void)state;
   char *path = db_path();
@@ -1428,6 +1467,7 @@ int main(void) {
       cmocka_unit_test(test_batch_write),
       cmocka_unit_test(test_busy_database),
       cmocka_unit_test(test_readonly_file),
+      cmocka_unit_test(test_full_database),
       cmocka_unit_test(test_vanished_file),
       cmocka_unit_test(test_queue_bound),
       cmocka_unit_test(test_invalid_arguments),
