@@ -37,6 +37,10 @@ trap 'rm -rf "$dir" "$section"' EXIT INT TERM
   echo
   echo "$body"
   echo
+  echo "Queries ran with the file in the OS page cache (a running daemon's state); a cold cache"
+  echo "adds a few page reads per lookup. Wall times include waiting for a CPU on a shared"
+  echo "machine; the CPU figures are the process's own time."
+  echo
 } >"$section"
 
 results=tests/bench/RESULTS.md
