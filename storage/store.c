@@ -44,6 +44,28 @@
 
 /* ---- Schema ----------------------------------------------------------------------------- */
 
+/* The columns of the two roll-up tables (frozen with the migration that uses it). */
+#define ROLLUP_DDL                                                                                 \
+  "  key_id INTEGER NOT NULL REFERENCES keys(id),\n"                                               \
+  "  hour INTEGER NOT NULL,       -- start of the hour\n"                                          \
+  "  kind TEXT NOT NULL,\n"                                                                        \
+  "  n_ok INTEGER NOT NULL DEFAULT 0, n_auth_invalid INTEGER NOT NULL DEFAULT 0,\n"                \
+  "  n_permission INTEGER NOT NULL DEFAULT 0, n_quota INTEGER NOT NULL DEFAULT 0,\n"               \
+  "  n_account_disabled INTEGER NOT NULL DEFAULT 0, n_rate_limited INTEGER NOT NULL DEFAULT 0,\n"  \
+  "  n_request_invalid INTEGER NOT NULL DEFAULT 0,\n"                                              \
+  "  n_key_unavailable INTEGER NOT NULL DEFAULT 0,\n"                                              \
+  "  n_overloaded INTEGER NOT NULL DEFAULT 0, n_server_error INTEGER NOT NULL DEFAULT 0,\n"        \
+  "  n_edge_error INTEGER NOT NULL DEFAULT 0, n_timeout INTEGER NOT NULL DEFAULT 0,\n"             \
+  "  n_network INTEGER NOT NULL DEFAULT 0, n_unknown INTEGER NOT NULL DEFAULT 0,\n"                \
+  "  latency_n INTEGER NOT NULL DEFAULT 0, latency_sum_us INTEGER NOT NULL DEFAULT 0,\n"           \
+  "  latency_max_us INTEGER NOT NULL DEFAULT 0,\n"                                                 \
+  "  lat_le_100ms INTEGER NOT NULL DEFAULT 0, lat_le_250ms INTEGER NOT NULL DEFAULT 0,\n"          \
+  "  lat_le_500ms INTEGER NOT NULL DEFAULT 0, lat_le_1s INTEGER NOT NULL DEFAULT 0,\n"             \
+  "  lat_le_2500ms INTEGER NOT NULL DEFAULT 0, lat_le_5s INTEGER NOT NULL DEFAULT 0,\n"            \
+  "  lat_le_10s INTEGER NOT NULL DEFAULT 0, lat_gt_10s INTEGER NOT NULL DEFAULT 0,\n"              \
+  "  tokens_in INTEGER NOT NULL DEFAULT 0, tokens_out INTEGER NOT NULL DEFAULT 0,\n"               \
+  "  PRIMARY KEY (key_id, hour, kind)\n"
+
 /* Forward migrations: migrations[v] takes a database from user_version v to v + 1. Never edit
  * one that has shipped: add the next. Times are Unix milliseconds; causes, kinds and scopes
  * are DESIGN.md's names (text, so the file does not depend on the order of our enums). */
@@ -135,28 +157,11 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  PRIMARY KEY (fingerprint, starts_at)\n"
     ");\n"
     "CREATE INDEX alerts_firing ON alerts(starts_at) WHERE state = 'firing';\n"
-    "CREATE TABLE rollups (\n"
-    "  key_id INTEGER NOT NULL REFERENCES keys(id),\n"
-    "  hour INTEGER NOT NULL,       -- start of the hour\n"
-    "  kind TEXT NOT NULL,\n"
-    "  n_ok INTEGER NOT NULL DEFAULT 0, n_auth_invalid INTEGER NOT NULL DEFAULT 0,\n"
-    "  n_permission INTEGER NOT NULL DEFAULT 0, n_quota INTEGER NOT NULL DEFAULT 0,\n"
-    "  n_account_disabled INTEGER NOT NULL DEFAULT 0, n_rate_limited INTEGER NOT NULL DEFAULT 0,\n"
-    "  n_request_invalid INTEGER NOT NULL DEFAULT 0, n_key_unavailable INTEGER NOT NULL DEFAULT "
-    "0,\n"
-    "  n_overloaded INTEGER NOT NULL DEFAULT 0, n_server_error INTEGER NOT NULL DEFAULT 0,\n"
-    "  n_edge_error INTEGER NOT NULL DEFAULT 0, n_timeout INTEGER NOT NULL DEFAULT 0,\n"
-    "  n_network INTEGER NOT NULL DEFAULT 0, n_unknown INTEGER NOT NULL DEFAULT 0,\n"
-    "  latency_n INTEGER NOT NULL DEFAULT 0, latency_sum_us INTEGER NOT NULL DEFAULT 0,\n"
-    "  latency_max_us INTEGER NOT NULL DEFAULT 0,\n"
-    "  lat_le_100ms INTEGER NOT NULL DEFAULT 0, lat_le_250ms INTEGER NOT NULL DEFAULT 0,\n"
-    "  lat_le_500ms INTEGER NOT NULL DEFAULT 0, lat_le_1s INTEGER NOT NULL DEFAULT 0,\n"
-    "  lat_le_2500ms INTEGER NOT NULL DEFAULT 0, lat_le_5s INTEGER NOT NULL DEFAULT 0,\n"
-    "  lat_le_10s INTEGER NOT NULL DEFAULT 0, lat_gt_10s INTEGER NOT NULL DEFAULT 0,\n"
-    "  tokens_in INTEGER NOT NULL DEFAULT 0, tokens_out INTEGER NOT NULL DEFAULT 0,\n"
-    "  PRIMARY KEY (hour, key_id, kind)\n"
-    ") WITHOUT ROWID;\n"
-    "CREATE INDEX rollups_key_hour ON rollups(key_id, hour);\n",
+    "CREATE TABLE rollups (         -- finished hours, key by key: one key's series is one "
+    "range\n" ROLLUP_DDL ") WITHOUT ROWID;\n"
+    "CREATE INDEX rollups_hour ON rollups(hour);\n"
+    "CREATE TABLE rollups_recent (  -- the hours being written; merged into rollups "
+    "later\n" ROLLUP_DDL ") WITHOUT ROWID;\n",
 };
 
 /* The roll-up's per-cause columns, in enum cause order (CAUSE_OK .. CAUSE_UNKNOWN). */
@@ -192,6 +197,41 @@ static const char *const rollup_bucket_param[ROLLUP_BUCKETS] = {
   "lat_le_500ms, lat_le_1s, lat_le_2500ms, lat_le_5s, lat_le_10s, lat_gt_10s, tokens_in, "         \
   "tokens_out"
 
+/* Adding one roll-up row to another: a batch to the hour being written, a finished hour to
+ * the long table (an hour can receive late rows after it was merged). */
+#define ROLLUP_ADD                                                                                 \
+  "ON CONFLICT(key_id, hour, kind) DO UPDATE SET "                                                 \
+  "n_ok = n_ok + excluded.n_ok, n_auth_invalid = n_auth_invalid + excluded.n_auth_invalid, "       \
+  "n_permission = n_permission + excluded.n_permission, n_quota = n_quota + excluded.n_quota, "    \
+  "n_account_disabled = n_account_disabled + excluded.n_account_disabled, "                        \
+  "n_rate_limited = n_rate_limited + excluded.n_rate_limited, "                                    \
+  "n_request_invalid = n_request_invalid + excluded.n_request_invalid, "                           \
+  "n_key_unavailable = n_key_unavailable + excluded.n_key_unavailable, "                           \
+  "n_overloaded = n_overloaded + excluded.n_overloaded, "                                          \
+  "n_server_error = n_server_error + excluded.n_server_error, "                                    \
+  "n_edge_error = n_edge_error + excluded.n_edge_error, "                                          \
+  "n_timeout = n_timeout + excluded.n_timeout, n_network = n_network + excluded.n_network, "       \
+  "n_unknown = n_unknown + excluded.n_unknown, latency_n = latency_n + excluded.latency_n, "       \
+  "latency_sum_us = latency_sum_us + excluded.latency_sum_us, "                                    \
+  "latency_max_us = max(latency_max_us, excluded.latency_max_us), "                                \
+  "lat_le_100ms = lat_le_100ms + excluded.lat_le_100ms, "                                          \
+  "lat_le_250ms = lat_le_250ms + excluded.lat_le_250ms, "                                          \
+  "lat_le_500ms = lat_le_500ms + excluded.lat_le_500ms, "                                          \
+  "lat_le_1s = lat_le_1s + excluded.lat_le_1s, "                                                   \
+  "lat_le_2500ms = lat_le_2500ms + excluded.lat_le_2500ms, "                                       \
+  "lat_le_5s = lat_le_5s + excluded.lat_le_5s, lat_le_10s = lat_le_10s + excluded.lat_le_10s, "    \
+  "lat_gt_10s = lat_gt_10s + excluded.lat_gt_10s, tokens_in = tokens_in + excluded.tokens_in, "    \
+  "tokens_out = tokens_out + excluded.tokens_out"
+
+/* One key's hours from both roll-up tables, an hour present in both added up. */
+#define ROLLUP_SUMS                                                                                \
+  "sum(n_ok), sum(n_auth_invalid), sum(n_permission), sum(n_quota), sum(n_account_disabled), "     \
+  "sum(n_rate_limited), sum(n_request_invalid), sum(n_key_unavailable), sum(n_overloaded), "       \
+  "sum(n_server_error), sum(n_edge_error), sum(n_timeout), sum(n_network), sum(n_unknown), "       \
+  "sum(latency_n), sum(latency_sum_us), max(latency_max_us), sum(lat_le_100ms), "                  \
+  "sum(lat_le_250ms), sum(lat_le_500ms), sum(lat_le_1s), sum(lat_le_2500ms), sum(lat_le_5s), "     \
+  "sum(lat_le_10s), sum(lat_gt_10s), sum(tokens_in), sum(tokens_out)"
+
 #define TRANSITION_COLUMNS                                                                         \
   "at, from_cause, to_cause, cause, probe, http_status, error_type, error_message, error_code, "   \
   "request_id, curl_error"
@@ -211,6 +251,8 @@ enum stmt {
   ST_KEY_LAST_SEEN,
   ST_PROBE_INSERT,
   ST_ROLLUP_UPSERT,
+  ST_ROLLUP_MERGE,
+  ST_ROLLUP_MERGED,
   ST_TRANSITION_INSERT,
   ST_COMPONENT_INSERT,
   ST_INCIDENT_UPSERT,
@@ -263,38 +305,19 @@ static const char *const stmt_sql[ST__COUNT] = {
         ":via_proxy, :retry_after_s, :rl_requests_remaining, :rl_tokens_remaining, "
         ":input_tokens, :output_tokens)",
     [ST_ROLLUP_UPSERT] =
-        "INSERT INTO rollups(key_id, hour, kind, " ROLLUP_COLUMNS ") "
+        "INSERT INTO rollups_recent(key_id, hour, kind, " ROLLUP_COLUMNS ") "
         "VALUES(:key_id, :hour, :kind, :n_ok, :n_auth_invalid, :n_permission, :n_quota, "
         ":n_account_disabled, :n_rate_limited, :n_request_invalid, :n_key_unavailable, "
         ":n_overloaded, :n_server_error, :n_edge_error, :n_timeout, :n_network, :n_unknown, "
         ":latency_n, :latency_sum_us, :latency_max_us, :lat_le_100ms, :lat_le_250ms, "
         ":lat_le_500ms, :lat_le_1s, :lat_le_2500ms, :lat_le_5s, :lat_le_10s, :lat_gt_10s, "
-        ":tokens_in, :tokens_out) "
-        "ON CONFLICT(hour, key_id, kind) DO UPDATE SET "
-        "n_ok = n_ok + excluded.n_ok, n_auth_invalid = n_auth_invalid + excluded.n_auth_invalid, "
-        "n_permission = n_permission + excluded.n_permission, "
-        "n_quota = n_quota + excluded.n_quota, "
-        "n_account_disabled = n_account_disabled + excluded.n_account_disabled, "
-        "n_rate_limited = n_rate_limited + excluded.n_rate_limited, "
-        "n_request_invalid = n_request_invalid + excluded.n_request_invalid, "
-        "n_key_unavailable = n_key_unavailable + excluded.n_key_unavailable, "
-        "n_overloaded = n_overloaded + excluded.n_overloaded, "
-        "n_server_error = n_server_error + excluded.n_server_error, "
-        "n_edge_error = n_edge_error + excluded.n_edge_error, "
-        "n_timeout = n_timeout + excluded.n_timeout, n_network = n_network + excluded.n_network, "
-        "n_unknown = n_unknown + excluded.n_unknown, "
-        "latency_n = latency_n + excluded.latency_n, "
-        "latency_sum_us = latency_sum_us + excluded.latency_sum_us, "
-        "latency_max_us = max(latency_max_us, excluded.latency_max_us), "
-        "lat_le_100ms = lat_le_100ms + excluded.lat_le_100ms, "
-        "lat_le_250ms = lat_le_250ms + excluded.lat_le_250ms, "
-        "lat_le_500ms = lat_le_500ms + excluded.lat_le_500ms, "
-        "lat_le_1s = lat_le_1s + excluded.lat_le_1s, "
-        "lat_le_2500ms = lat_le_2500ms + excluded.lat_le_2500ms, "
-        "lat_le_5s = lat_le_5s + excluded.lat_le_5s, "
-        "lat_le_10s = lat_le_10s + excluded.lat_le_10s, "
-        "lat_gt_10s = lat_gt_10s + excluded.lat_gt_10s, "
-        "tokens_in = tokens_in + excluded.tokens_in, tokens_out = tokens_out + excluded.tokens_out",
+        ":tokens_in, :tokens_out) " ROLLUP_ADD,
+    [ST_ROLLUP_MERGE] = "INSERT INTO rollups(key_id, hour, kind, " ROLLUP_COLUMNS ") SELECT "
+                        "key_id, hour, kind, " ROLLUP_COLUMNS " FROM rollups_recent WHERE "
+                        "hour < :before ORDER BY hour, key_id, kind LIMIT :n " ROLLUP_ADD,
+    [ST_ROLLUP_MERGED] = "DELETE FROM rollups_recent WHERE (key_id, hour, kind) IN (SELECT "
+                         "key_id, hour, kind FROM rollups_recent WHERE hour < :before ORDER BY "
+                         "hour, key_id, kind LIMIT :n)",
     [ST_TRANSITION_INSERT] =
         "INSERT INTO key_transitions(key_id, " TRANSITION_COLUMNS ") VALUES(:key_id, :at, "
         ":from_cause, :to_cause, :cause, :probe, :http_status, :error_type, :error_message, "
@@ -332,8 +355,8 @@ static const char *const stmt_sql[ST__COUNT] = {
         "last_sent = coalesce(excluded.last_sent, last_sent), state = excluded.state",
     [ST_MAINT_PROBES] = "DELETE FROM probes WHERE id IN (SELECT id FROM probes WHERE "
                         "at < :cutoff ORDER BY at LIMIT :n)",
-    [ST_MAINT_ROLLUPS] = "DELETE FROM rollups WHERE (hour, key_id, kind) IN (SELECT hour, "
-                         "key_id, kind FROM rollups WHERE hour < :cutoff ORDER BY hour "
+    [ST_MAINT_ROLLUPS] = "DELETE FROM rollups WHERE (key_id, hour, kind) IN (SELECT key_id, "
+                         "hour, kind FROM rollups WHERE hour < :cutoff ORDER BY hour "
                          "LIMIT :n)",
     [ST_LOAD_COMPONENTS] = "SELECT component_id, name, status FROM status_components WHERE id IN "
                            "(SELECT max(id) FROM status_components GROUP BY component_id)",
@@ -366,8 +389,11 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_Q_ALERTS_FIRING] = "SELECT fingerprint, starts_at, alertname, labels, annotations, "
                            "ends_at, last_sent FROM alerts WHERE state = 'firing' "
                            "ORDER BY starts_at, fingerprint",
-    [ST_Q_ROLLUPS] = "SELECT hour, kind, " ROLLUP_COLUMNS " FROM rollups WHERE key_id = :key_id "
-                     "AND hour >= :since AND hour <= :until ORDER BY hour, kind",
+    [ST_Q_ROLLUPS] = "SELECT hour, kind, " ROLLUP_SUMS " FROM (SELECT hour, kind, " ROLLUP_COLUMNS
+                     " FROM rollups WHERE key_id = :key_id AND hour >= :since AND hour <= :until "
+                     "UNION ALL SELECT hour, kind, " ROLLUP_COLUMNS " FROM rollups_recent WHERE "
+                     "key_id = :key_id AND hour >= :since AND hour <= :until) GROUP BY hour, kind "
+                     "ORDER BY hour, kind",
 };
 
 /* ---- The queue -------------------------------------------------------------------------- */
@@ -1929,27 +1955,54 @@ out:
   return rc;
 }
 
+/* merge_hours moves at most n roll-up rows of finished hours (all but the current and the
+ * previous one) from rollups_recent into the long table, oldest first. */
+static int merge_hours(struct store *s, int64_t now_ms, size_t n, bool *more) {
+  int rc = SQLITE_OK;
+  int64_t before =
+      now_ms - ((now_ms % STORE_HOUR_MS) + STORE_HOUR_MS) % STORE_HOUR_MS - STORE_HOUR_MS;
+  struct slot *sl = slot_of(s, ST_ROLLUP_MERGE);
+  TRY(bind_i64(sl, ":before", before));
+  TRY(bind_i64(sl, ":n", (int64_t)n));
+  TRY(run(sl));
+  if ((size_t)sqlite3_changes(s->db) >= n) *more = true;
+  sl = slot_of(s, ST_ROLLUP_MERGED);
+  TRY(bind_i64(sl, ":before", before));
+  TRY(bind_i64(sl, ":n", (int64_t)n));
+  TRY(run(sl));
+out:
+  done(sl);
+  return rc;
+}
+
 int store_maintain(struct store *s, int64_t now_ms, const struct store_retention *r, bool *more) {
   char why[512];
+  bool again = false;
   size_t budget = s ? s->opt.maintain_max : 0;
+  /* A merged row costs a write to a page of its key (the long table is ordered by key): it
+   * counts as several deleted rows, which sit together. */
+  size_t merge_budget = budget / 4 ? budget / 4 : 1;
   if (more) *more = false;
   if (!writable_store(s) || !r) return UTIL_EINVAL;
-  if (r->probes_ms <= 0 && r->rollups_ms <= 0) return 0;
   if (!s->db) {
     int err = db_open_rw(s, false, why, sizeof(why));
     if (err) return flush_failed(s, SQLITE_CANTOPEN, err, why);
   }
   int rc = run(slot_of(s, ST_BEGIN));
   if (rc != SQLITE_OK) return flush_failed(s, rc, map_rc(rc), sqlite3_errmsg(s->db));
-  /* Oldest first through the time-ordered indexes: the rows deleted together sit on the same
-   * few pages, so a step writes little (deleting key by key would dirty a page per row). */
+  TRY(merge_hours(s, now_ms, merge_budget, &again));
+  /* Oldest first through the time indexes. Raw probes are stored in time order, so the rows
+   * deleted together sit on a few pages (deleting key by key would dirty a page per row).
+   * Long roll-ups are stored key by key, for one key's series to be a single range read:
+   * their deletion dirties a page per key, once an hour. */
   if (r->probes_ms > 0) TRY(delete_old(s, ST_MAINT_PROBES, now_ms - r->probes_ms, &budget));
   if (r->rollups_ms > 0 && budget > 0)
     TRY(delete_old(s, ST_MAINT_ROLLUPS, now_ms - r->rollups_ms, &budget));
-  if (more) *more = budget == 0;
+  if (budget == 0) again = true;
   rc = run(slot_of(s, ST_COMMIT));
 out:
   if (rc != SQLITE_OK) return flush_failed(s, rc, map_rc(rc), sqlite3_errmsg(s->db));
+  if (more) *more = again;
   return 0;
 }
 

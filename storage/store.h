@@ -153,11 +153,12 @@ struct store_retention {
   int64_t rollups_ms; /* hourly roll-ups, default 400 days */
 };
 
-/* store_maintain deletes at most maintain_max rows older than the retention, oldest first,
- * in one short transaction. *more (may be NULL) is set when the budget ran out (there may
- * be more to delete): call again at a later tick. Roll-ups need no step here: store_flush
- * adds each probe to its hour's roll-up row in the same transaction, so they are always
- * current and outlive the raw rows. Call it every few seconds. */
+/* store_maintain does a bounded step of housekeeping in one short transaction: it merges
+ * the roll-ups of finished hours (all but the current and the previous one; store_flush adds
+ * every probe to its hour's roll-up in a small table kept hot for writing) into the long
+ * table, ordered by key for reading (at most maintain_max / 4 rows), and deletes at most
+ * maintain_max rows older than the retention, oldest first. *more (may be NULL) is set when
+ * a budget ran out: call again at a later tick. Call it every few seconds. */
 int store_maintain(struct store *s, int64_t now_ms, const struct store_retention *r, bool *more);
 
 struct store_stats {

@@ -302,8 +302,8 @@ int main(int argc, char **argv) {
   int64_t page_size = q64(s, "PRAGMA page_size");
   int64_t probe_pages = q64(s, "SELECT count(*) FROM dbstat WHERE name IN ('probes', "
                                "'probes_at')");
-  int64_t rollup_pages =
-      q64(s, "SELECT count(*) FROM dbstat WHERE name IN ('rollups', 'rollups_key_hour')");
+  int64_t rollup_pages = q64(
+      s, "SELECT count(*) FROM dbstat WHERE name IN ('rollups', 'rollups_hour', 'rollups_recent')");
   int64_t db_bytes = file_size(path) + file_size(wal);
   fprintf(stderr, "generated in %.0f s: %lld probes, %lld roll-ups, %lld transitions, %lld MB\n",
           (double)t_gen / 1e6, (long long)n_probes, (long long)n_rollups, (long long)n_transitions,
@@ -539,8 +539,8 @@ int main(int argc, char **argv) {
          cp_med_us / 1e3, cp_max_us / 1e3);
   printf("| store_enqueue_probe (copying one result into the queue) | %.0f ns per row | — |\n",
          enqueue_ns);
-  printf("| one retention step (store_maintain, %zu rows) | %.1f ms (deleted %lld rows in %d "
-         "steps) | — |\n",
+  printf("| one maintenance step (store_maintain: merge finished hours, delete at most %zu old "
+         "rows) | %.1f ms median (deleted %lld rows in %d steps) | — |\n",
          opt.maintain_max, maint_med_us / 1e3, (long long)(before - after), maint_runs);
   printf("| \"when did key X start failing\" (store_failing, one key, daemon handle) | %.3f ms "
          "median (CPU %.3f ms) | < 5 ms |\n",

@@ -2,7 +2,8 @@
  * through the real store (one transition with request id "crash-N" and BATCH probe rows
  * with the same request id per batch) and prints "committed N" after each flush returned
  * 0, until it is killed. The test kills it with SIGKILL at random moments and checks that
- * every batch it reported is in the database, whole.
+ * every batch it reported is in the database, whole, and counted once in the roll-ups
+ * (which it merges now and then through store_maintain).
  *
  * usage: store_crash_writer DB FIRST_ID [BATCH] */
 #include "agent/model.h"
@@ -58,5 +59,17 @@ int main(int argc, char **argv) {
     }
     printf("committed %lld\n", id);
     fflush(stdout);
+    /* Merge the roll-ups now and then (as if three hours had passed), so that kills land in
+     * merges too: a merged hour must be counted once, never twice or not at all. */
+    if (id % 3 == 0) {
+      struct store_retention keep = {0, 0};
+      while ((err = store_maintain(s, t + 3 * 3600 * 1000LL, &keep, NULL)) == UTIL_EDBBUSY) {
+      }
+      if (err) {
+        fprintf(stderr, "store_crash_writer: maintain: %s\n", util_strerror(err));
+        store_free(s);
+        return 1;
+      }
+    }
   }
 }

@@ -657,7 +657,7 @@ static void test_checkpoint_off_the_loop(void **state) {
   store_free(s);
   assert_int_equal(store_checkpoint("/nonexistent/claudemon.db", NULL), UTIL_EIO);
   struct store *ro = open_ro(path);
-  assert_int_equal(q64(ro, "SELECT sum(n_ok) FROM rollups"), 5000);
+  assert_int_equal(q64(ro, "SELECT sum(n_ok) FROM rollups_recent"), 5000);
   assert_int_equal(
       q64(ro, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check = 'ok'"), 1);
   store_free(ro);
@@ -694,7 +694,7 @@ static void test_retention(void **state) {
   assert_int_equal(
       store_enqueue_transition(s, "a", now - 300 * DAY_MS, CAUSE_OK, CAUSE_AUTH_INVALID, &ev), 0);
   flush_ok(s);
-  assert_int_equal(q64(s, "SELECT count(*) FROM rollups"), 6);
+  assert_int_equal(q64(s, "SELECT count(*) FROM rollups_recent"), 6);
 
   struct store_retention ret = {.probes_ms = 14 * DAY_MS, .rollups_ms = 400 * DAY_MS};
   bool more = true;
@@ -711,8 +711,9 @@ static void test_retention(void **state) {
   assert_true(calls >= 5); /* 30 old rows at 7 per call */
   assert_int_equal(q64(s, "SELECT count(*) FROM probes"), 15);
   assert_int_equal(q64(s, "SELECT count(*) FROM probes WHERE request_id='old'"), 0);
-  /* Roll-ups and transitions outlive the raw rows. */
+  /* Roll-ups (merged into the long table meanwhile) and transitions outlive the raw rows. */
   assert_int_equal(q64(s, "SELECT count(*) FROM rollups"), 6);
+  assert_int_equal(q64(s, "SELECT count(*) FROM rollups_recent"), 0);
   assert_int_equal(q64(s, "SELECT sum(n_ok) FROM rollups"), 45);
   assert_int_equal(q64(s, "SELECT count(*) FROM key_transitions"), 1);
 
@@ -754,8 +755,10 @@ static void test_rollups(void **state) {
   store_enqueue_probe(s, "prod", &r);
   flush_ok(s);
 
-  assert_int_equal(q64(s, "SELECT count(*) FROM rollups"), 3);
-  const char *w = "FROM rollups WHERE kind='models' AND hour=1795852800000";
+  /* The hours being written live in rollups_recent until store_maintain merges them. */
+  assert_int_equal(q64(s, "SELECT count(*) FROM rollups_recent"), 3);
+  assert_int_equal(q64(s, "SELECT count(*) FROM rollups"), 0);
+  const char *w = "FROM rollups_recent WHERE kind='models' AND hour=1795852800000";
   char *sql;
 #define ROLLUP_EQ(col, v)                                                                          \
   sql = xasprintf("SELECT " col " %s", w);                                                         \
@@ -773,10 +776,27 @@ static void test_rollups(void **state) {
   ROLLUP_EQ("lat_gt_10s", 1);
   ROLLUP_EQ("lat_le_1s", 0);
 #undef ROLLUP_EQ
-  assert_int_equal(q64(s, "SELECT n_network FROM rollups WHERE hour=1795856400000"), 1);
-  assert_int_equal(q64(s, "SELECT latency_n FROM rollups WHERE hour=1795856400000"), 0);
-  assert_int_equal(q64(s, "SELECT tokens_in FROM rollups WHERE kind='messages'"), 8);
-  assert_int_equal(q64(s, "SELECT tokens_out FROM rollups WHERE kind='messages'"), 1);
+  assert_int_equal(q64(s, "SELECT n_network FROM rollups_recent WHERE hour=1795856400000"), 1);
+  assert_int_equal(q64(s, "SELECT latency_n FROM rollups_recent WHERE hour=1795856400000"), 0);
+  assert_int_equal(q64(s, "SELECT tokens_in FROM rollups_recent WHERE kind='messages'"), 8);
+  assert_int_equal(q64(s, "SELECT tokens_out FROM rollups_recent WHERE kind='messages'"), 1);
+
+  /* At 09:30 nothing is finished yet (08:00 is the previous hour); at 10:30 08:00 is. */
+  struct store_retention keep = {0, 0};
+  bool more = true;
+  assert_int_equal(store_maintain(s, h + 90 * MIN_MS, &keep, &more), 0);
+  assert_false(more);
+  assert_int_equal(q64(s, "SELECT count(*) FROM rollups"), 0);
+  assert_int_equal(store_maintain(s, h + 150 * MIN_MS, &keep, &more), 0);
+  assert_int_equal(q64(s, "SELECT count(*) FROM rollups"), 2);
+  assert_int_equal(q64(s, "SELECT count(*) FROM rollups_recent"), 1); /* 09:00 */
+  assert_int_equal(q64(s, "SELECT latency_sum_us FROM rollups WHERE kind='models'"),
+                   50000 + 300000 + 12000000 + 3000000);
+  /* A late probe of 08:00 (a backlog flushed after an outage) lands in rollups_recent: the
+   * reader adds both tables up, and the next merge adds it to the merged row. */
+  probe(&r, PROBE_MODELS, CAUSE_RATE_LIMITED, h + 30 * MIN_MS, 429, "late", 20.0);
+  store_enqueue_probe(s, "prod", &r);
+  flush_ok(s);
   assert_int_equal(q64(s, "SELECT count(*) FROM probes WHERE transport='dns' AND curl_code=6 AND "
                           "curl_error LIKE 'Could not resolve%' AND http_status IS NULL"),
                    1);
@@ -789,16 +809,22 @@ static void test_rollups(void **state) {
   const cJSON *h0 = cJSON_GetArrayItem(hours, 1); /* 08:00 models (after messages) */
   assert_string_equal(jstr(h0, "hour"), "2026-11-28T08:00:00Z");
   assert_string_equal(jstr(h0, "probe"), "models");
-  assert_int_equal((int)jnum(h0, "probes"), 4);
+  assert_int_equal((int)jnum(h0, "probes"), 5);
   const cJSON *causes = cJSON_GetObjectItemCaseSensitive(h0, "causes");
   assert_int_equal((int)jnum(causes, "ok"), 3);
   assert_int_equal((int)jnum(causes, "auth_invalid"), 1);
+  assert_int_equal((int)jnum(causes, "rate_limited"), 1);
   assert_null(cJSON_GetObjectItemCaseSensitive(causes, "network"));
-  assert_true(jnum(h0, "latency_max_seconds") == 12.0);
+  assert_true(jnum(h0, "latency_max_seconds") == 20.0);
   assert_int_equal(cJSON_GetArraySize(jarr(h0, "latency_buckets")), 8);
   const cJSON *h1 = cJSON_GetArrayItem(hours, 2);
   assert_true(jnull(h1, "latency_avg_seconds"));
   cJSON_Delete(doc);
+  assert_int_equal(store_maintain(s, h + 150 * MIN_MS, &keep, &more), 0);
+  assert_int_equal(q64(s, "SELECT count(*) FROM rollups"), 2);
+  assert_int_equal(q64(s, "SELECT n_rate_limited FROM rollups WHERE kind='models'"), 1);
+  assert_int_equal(q64(s, "SELECT latency_max_us FROM rollups WHERE kind='models'"), 20000000);
+  assert_int_equal(q64(s, "SELECT n_ok FROM rollups WHERE kind='models'"), 3);
   q.key = "nobody";
   assert_int_equal(store_key_rollups(s, &q, &doc), UTIL_ENOENT);
   store_free(s);
