@@ -223,15 +223,6 @@ static const char *const rollup_bucket_param[ROLLUP_BUCKETS] = {
   "lat_gt_10s = lat_gt_10s + excluded.lat_gt_10s, tokens_in = tokens_in + excluded.tokens_in, "    \
   "tokens_out = tokens_out + excluded.tokens_out"
 
-/* One key's hours from both roll-up tables, an hour present in both added up. */
-#define ROLLUP_SUMS                                                                                \
-  "sum(n_ok), sum(n_auth_invalid), sum(n_permission), sum(n_quota), sum(n_account_disabled), "     \
-  "sum(n_rate_limited), sum(n_request_invalid), sum(n_key_unavailable), sum(n_overloaded), "       \
-  "sum(n_server_error), sum(n_edge_error), sum(n_timeout), sum(n_network), sum(n_unknown), "       \
-  "sum(latency_n), sum(latency_sum_us), max(latency_max_us), sum(lat_le_100ms), "                  \
-  "sum(lat_le_250ms), sum(lat_le_500ms), sum(lat_le_1s), sum(lat_le_2500ms), sum(lat_le_5s), "     \
-  "sum(lat_le_10s), sum(lat_gt_10s), sum(tokens_in), sum(tokens_out)"
-
 #define TRANSITION_COLUMNS                                                                         \
   "at, from_cause, to_cause, cause, probe, http_status, error_type, error_message, error_code, "   \
   "request_id, curl_error"
@@ -278,6 +269,7 @@ enum stmt {
   ST_Q_VERDICTS_OPEN,
   ST_Q_ALERTS_FIRING,
   ST_Q_ROLLUPS,
+  ST_Q_ROLLUPS_RECENT,
   ST__COUNT
 };
 
@@ -389,11 +381,11 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_Q_ALERTS_FIRING] = "SELECT fingerprint, starts_at, alertname, labels, annotations, "
                            "ends_at, last_sent FROM alerts WHERE state = 'firing' "
                            "ORDER BY starts_at, fingerprint",
-    [ST_Q_ROLLUPS] = "SELECT hour, kind, " ROLLUP_SUMS " FROM (SELECT hour, kind, " ROLLUP_COLUMNS
-                     " FROM rollups WHERE key_id = :key_id AND hour >= :since AND hour <= :until "
-                     "UNION ALL SELECT hour, kind, " ROLLUP_COLUMNS " FROM rollups_recent WHERE "
-                     "key_id = :key_id AND hour >= :since AND hour <= :until) GROUP BY hour, kind "
-                     "ORDER BY hour, kind",
+    [ST_Q_ROLLUPS] = "SELECT hour, kind, " ROLLUP_COLUMNS " FROM rollups WHERE key_id = "
+                     ":key_id AND hour >= :since AND hour <= :until ORDER BY hour, kind",
+    [ST_Q_ROLLUPS_RECENT] = "SELECT hour, kind, " ROLLUP_COLUMNS " FROM rollups_recent WHERE "
+                            "key_id = :key_id AND hour >= :since AND hour <= :until "
+                            "ORDER BY hour, kind",
 };
 
 /* ---- The queue -------------------------------------------------------------------------- */
@@ -1979,9 +1971,10 @@ int store_maintain(struct store *s, int64_t now_ms, const struct store_retention
   char why[512];
   bool again = false;
   size_t budget = s ? s->opt.maintain_max : 0;
-  /* A merged row costs a write to a page of its key (the long table is ordered by key): it
-   * counts as several deleted rows, which sit together. */
-  size_t merge_budget = budget / 4 ? budget / 4 : 1;
+  /* A merged row costs a write to a page of its own (the long table is ordered by key, the
+   * rows of an hour are spread over it): it counts as several deleted rows, which sit
+   * together. */
+  size_t merge_budget = budget / 8 ? budget / 8 : 1;
   if (more) *more = false;
   if (!writable_store(s) || !r) return UTIL_EINVAL;
   if (!s->db) {
@@ -2475,16 +2468,78 @@ int store_incidents(struct store *s, const struct store_query *q, cJSON **out) {
   return 0;
 }
 
-int store_key_rollups(struct store *s, const struct store_query *q, cJSON **out) {
+/* One roll-up row as read: hour, kind and the ROLLUP_COLUMNS in their order. */
+#define ROLLUP_VALUES (CAUSE__PROBE_COUNT + 3 + ROLLUP_BUCKETS + 2)
+#define ROLLUP_LAT_N CAUSE__PROBE_COUNT
+#define ROLLUP_LAT_SUM (CAUSE__PROBE_COUNT + 1)
+#define ROLLUP_LAT_MAX (CAUSE__PROBE_COUNT + 2)
+#define ROLLUP_BUCKET0 (CAUSE__PROBE_COUNT + 3)
+#define ROLLUP_TOKENS_IN (ROLLUP_BUCKET0 + ROLLUP_BUCKETS)
+#define ROLLUP_TOKENS_OUT (ROLLUP_TOKENS_IN + 1)
+
+struct rollup_row {
+  bool valid;
+  int64_t hour;
+  char kind[24];
+  int64_t v[ROLLUP_VALUES];
+};
+
+/* rollup_next reads the next row of a roll-up query into r (r->valid false at the end). */
+static int rollup_next(struct slot *sl, struct rollup_row *r) {
+  int rc = sqlite3_step(sl->st);
+  r->valid = rc == SQLITE_ROW;
+  if (!r->valid) return rc == SQLITE_DONE ? SQLITE_OK : rc;
+  r->hour = sqlite3_column_int64(sl->st, 0);
+  util_copy(r->kind, sizeof(r->kind), col_text(sl->st, 1));
+  for (int i = 0; i < ROLLUP_VALUES; i++)
+    r->v[i] = sqlite3_column_int64(sl->st, 2 + i);
+  return SQLITE_OK;
+}
+
+static int rollup_cmp(const struct rollup_row *a, const struct rollup_row *b) {
+  if (a->hour != b->hour) return a->hour < b->hour ? -1 : 1;
+  return strcmp(a->kind, b->kind);
+}
+
+static cJSON *rollup_json(const struct rollup_row *r) {
   static const char *const cause_names[CAUSE__COUNT] = {
 #define STORE_CAUSE_NAME(id, name, scope, sev, flaky, per_probe) name,
       MODEL_CAUSE_MAP(STORE_CAUSE_NAME)
 #undef STORE_CAUSE_NAME
   };
+  cJSON *h = cJSON_CreateObject();
+  json_time(h, "hour", r->hour);
+  cJSON_AddStringToObject(h, "probe", r->kind);
+  cJSON *causes = cJSON_CreateObject();
+  int64_t total = 0;
+  for (int c = 0; c < CAUSE__PROBE_COUNT; c++) {
+    total += r->v[c];
+    if (r->v[c]) cJSON_AddNumberToObject(causes, cause_names[c], (double)r->v[c]);
+  }
+  cJSON_AddNumberToObject(h, "probes", (double)total);
+  cJSON_AddItemToObject(h, "causes", causes);
+  if (r->v[ROLLUP_LAT_N] > 0) {
+    cJSON_AddNumberToObject(h, "latency_avg_seconds",
+                            (double)r->v[ROLLUP_LAT_SUM] / (double)r->v[ROLLUP_LAT_N] / 1e6);
+    cJSON_AddNumberToObject(h, "latency_max_seconds", (double)r->v[ROLLUP_LAT_MAX] / 1e6);
+  } else {
+    cJSON_AddNullToObject(h, "latency_avg_seconds");
+    cJSON_AddNullToObject(h, "latency_max_seconds");
+  }
+  cJSON *b = cJSON_AddArrayToObject(h, "latency_buckets");
+  for (int k = 0; k < ROLLUP_BUCKETS; k++)
+    cJSON_AddItemToArray(b, cJSON_CreateNumber((double)r->v[ROLLUP_BUCKET0 + k]));
+  cJSON_AddNumberToObject(h, "tokens_in", (double)r->v[ROLLUP_TOKENS_IN]);
+  cJSON_AddNumberToObject(h, "tokens_out", (double)r->v[ROLLUP_TOKENS_OUT]);
+  return h;
+}
+
+int store_key_rollups(struct store *s, const struct store_query *q, cJSON **out) {
   int64_t since, until;
   struct key_row *keys = NULL;
   size_t n_keys = 0;
   int rc = SQLITE_OK;
+  struct rollup_row a, b;
   *out = NULL;
   if (!s || !s->db || !q || !q->key) return UTIL_EINVAL;
   range_of(q, &since, &until);
@@ -2493,46 +2548,31 @@ int store_key_rollups(struct store *s, const struct store_query *q, cJSON **out)
   cJSON *doc = cJSON_CreateObject();
   cJSON_AddStringToObject(doc, "key", keys[0].name);
   cJSON *hours = cJSON_AddArrayToObject(doc, "hours");
-  /* An hour overlapping the range counts: its start may be before since. */
-  struct slot *sl = slot_of(s, ST_Q_ROLLUPS);
-  TRY(bind_i64(sl, ":key_id", keys[0].id));
-  TRY(bind_i64(sl, ":since", since - since % STORE_HOUR_MS));
-  TRY(bind_i64(sl, ":until", until));
-  while ((rc = sqlite3_step(sl->st)) == SQLITE_ROW) {
-    sqlite3_stmt *st = sl->st;
-    cJSON *h = cJSON_CreateObject();
-    json_time(h, "hour", col_time(st, 0));
-    json_col_text(h, "probe", st, 1);
-    cJSON *causes = cJSON_CreateObject();
-    int64_t total = 0;
-    for (int c = 0; c < CAUSE__PROBE_COUNT; c++) {
-      int64_t n = sqlite3_column_int64(st, 2 + c);
-      total += n;
-      if (n) cJSON_AddNumberToObject(causes, cause_names[c], (double)n);
+  /* Both tables in hour order, merged here: an hour that received late rows after it was
+   * merged is in both and is added up (cheaper than a GROUP BY over a UNION). An hour
+   * overlapping the range counts: its start may be before since. */
+  struct slot *lo = slot_of(s, ST_Q_ROLLUPS), *re = slot_of(s, ST_Q_ROLLUPS_RECENT);
+  struct slot *both[2] = {lo, re};
+  for (int i = 0; i < 2; i++) {
+    TRY(bind_i64(both[i], ":key_id", keys[0].id));
+    TRY(bind_i64(both[i], ":since", since - since % STORE_HOUR_MS));
+    TRY(bind_i64(both[i], ":until", until));
+  }
+  TRY(rollup_next(lo, &a));
+  TRY(rollup_next(re, &b));
+  while (a.valid || b.valid) {
+    int cmp = !a.valid ? 1 : !b.valid ? -1 : rollup_cmp(&a, &b);
+    if (cmp == 0) {
+      for (int i = 0; i < ROLLUP_VALUES; i++)
+        a.v[i] = i == ROLLUP_LAT_MAX ? (a.v[i] > b.v[i] ? a.v[i] : b.v[i]) : a.v[i] + b.v[i];
     }
-    int col = 2 + CAUSE__PROBE_COUNT;
-    int64_t lat_n = sqlite3_column_int64(st, col), lat_sum = sqlite3_column_int64(st, col + 1),
-            lat_max = sqlite3_column_int64(st, col + 2);
-    cJSON_AddNumberToObject(h, "probes", (double)total);
-    cJSON_AddItemToObject(h, "causes", causes);
-    if (lat_n > 0) {
-      cJSON_AddNumberToObject(h, "latency_avg_seconds", (double)lat_sum / (double)lat_n / 1e6);
-      cJSON_AddNumberToObject(h, "latency_max_seconds", (double)lat_max / 1e6);
-    } else {
-      cJSON_AddNullToObject(h, "latency_avg_seconds");
-      cJSON_AddNullToObject(h, "latency_max_seconds");
-    }
-    cJSON *b = cJSON_AddArrayToObject(h, "latency_buckets");
-    for (int k = 0; k < ROLLUP_BUCKETS; k++)
-      cJSON_AddItemToArray(b, cJSON_CreateNumber((double)sqlite3_column_int64(st, col + 3 + k)));
-    cJSON_AddNumberToObject(h, "tokens_in",
-                            (double)sqlite3_column_int64(st, col + 3 + ROLLUP_BUCKETS));
-    cJSON_AddNumberToObject(h, "tokens_out",
-                            (double)sqlite3_column_int64(st, col + 4 + ROLLUP_BUCKETS));
-    cJSON_AddItemToArray(hours, h);
+    cJSON_AddItemToArray(hours, rollup_json(cmp <= 0 ? &a : &b));
+    if (cmp <= 0) TRY(rollup_next(lo, &a));
+    if (cmp >= 0) TRY(rollup_next(re, &b));
   }
 out:
-  done(sl);
+  done(lo);
+  done(re);
   key_rows_free(keys, n_keys);
   err = read_rc(rc);
   if (err) {

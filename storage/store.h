@@ -156,7 +156,7 @@ struct store_retention {
 /* store_maintain does a bounded step of housekeeping in one short transaction: it merges
  * the roll-ups of finished hours (all but the current and the previous one; store_flush adds
  * every probe to its hour's roll-up in a small table kept hot for writing) into the long
- * table, ordered by key for reading (at most maintain_max / 4 rows), and deletes at most
+ * table, ordered by key for reading (at most maintain_max / 8 rows), and deletes at most
  * maintain_max rows older than the retention, oldest first. *more (may be NULL) is set when
  * a budget ran out: call again at a later tick. Call it every few seconds. */
 int store_maintain(struct store *s, int64_t now_ms, const struct store_retention *r, bool *more);
