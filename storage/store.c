@@ -743,6 +743,7 @@ void store_options_init(struct store_options *o) {
   o->queue_max = 100000;
   o->batch_max = 1000;
   o->maintain_max = 2000;
+  o->merge_max = 125;
   o->busy_timeout_ms = 50;
   o->cache_kib = 16384;
   o->checkpoint_pages = 1000;
@@ -920,6 +921,7 @@ static struct store *store_alloc(const char *path, const struct store_options *o
   if (s->opt.queue_max == 0) s->opt.queue_max = 1;
   if (s->opt.batch_max == 0) s->opt.batch_max = 1;
   if (s->opt.maintain_max == 0) s->opt.maintain_max = 1;
+  if (s->opt.merge_max == 0) s->opt.merge_max = 1;
   if (s->opt.busy_timeout_ms < 0) s->opt.busy_timeout_ms = 0;
   if (s->opt.cache_kib <= 0) s->opt.cache_kib = 2048;
   if (s->opt.checkpoint_pages < 0) s->opt.checkpoint_pages = 0;
@@ -1971,10 +1973,7 @@ int store_maintain(struct store *s, int64_t now_ms, const struct store_retention
   char why[512];
   bool again = false;
   size_t budget = s ? s->opt.maintain_max : 0;
-  /* A merged row costs a write to a page of its own (the long table is ordered by key, the
-   * rows of an hour are spread over it): it counts as several deleted rows, which sit
-   * together. */
-  size_t merge_budget = budget / 8 ? budget / 8 : 1;
+  size_t merge_budget = s ? s->opt.merge_max : 0;
   if (more) *more = false;
   if (!writable_store(s) || !r) return UTIL_EINVAL;
   if (!s->db) {

@@ -38,6 +38,8 @@ struct store_options {
   size_t queue_max;     /* rows held in memory while the database cannot be written (100000) */
   size_t batch_max;     /* rows written by one store_flush (1000: a few ms of the loop) */
   size_t maintain_max;  /* rows deleted by one store_maintain (2000) */
+  size_t merge_max;     /* roll-up rows merged by one store_maintain (125): each writes a page
+                           of its own in the key-ordered long table, so they are few */
   int busy_timeout_ms;  /* how long a flush waits for a lock held by someone else (50) */
   int cache_kib;        /* SQLite page cache of the writer (16384) */
   int checkpoint_pages; /* WAL pages after which a commit checkpoints (1000); 0: never on
@@ -156,7 +158,7 @@ struct store_retention {
 /* store_maintain does a bounded step of housekeeping in one short transaction: it merges
  * the roll-ups of finished hours (all but the current and the previous one; store_flush adds
  * every probe to its hour's roll-up in a small table kept hot for writing) into the long
- * table, ordered by key for reading (at most maintain_max / 8 rows), and deletes at most
+ * table, ordered by key for reading (at most merge_max rows), and deletes at most
  * maintain_max rows older than the retention, oldest first. *more (may be NULL) is set when
  * a budget ran out: call again at a later tick. Call it every few seconds. */
 int store_maintain(struct store *s, int64_t now_ms, const struct store_retention *r, bool *more);
