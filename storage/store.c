@@ -40,10 +40,31 @@
  * before the incident was published and the incident's resolution. */
 #define STORE_LEAD_WINDOW_MS (2 * STORE_HOUR_MS)
 /* Keys visited by one store_maintain call. */
-#define STORE_MAINTAIN_KEYS 256
 #define STORE_READER_BUSY_MS 2000
 
 /* ---- Schema ----------------------------------------------------------------------------- */
+
+/* The columns of the two roll-up tables (frozen with the migration that uses it). */
+#define ROLLUP_DDL                                                                                 \
+  "  key_id INTEGER NOT NULL REFERENCES keys(id),\n"                                               \
+  "  hour INTEGER NOT NULL,       -- start of the hour\n"                                          \
+  "  kind TEXT NOT NULL,\n"                                                                        \
+  "  n_ok INTEGER NOT NULL DEFAULT 0, n_auth_invalid INTEGER NOT NULL DEFAULT 0,\n"                \
+  "  n_permission INTEGER NOT NULL DEFAULT 0, n_quota INTEGER NOT NULL DEFAULT 0,\n"               \
+  "  n_account_disabled INTEGER NOT NULL DEFAULT 0, n_rate_limited INTEGER NOT NULL DEFAULT 0,\n"  \
+  "  n_request_invalid INTEGER NOT NULL DEFAULT 0,\n"                                              \
+  "  n_key_unavailable INTEGER NOT NULL DEFAULT 0,\n"                                              \
+  "  n_overloaded INTEGER NOT NULL DEFAULT 0, n_server_error INTEGER NOT NULL DEFAULT 0,\n"        \
+  "  n_edge_error INTEGER NOT NULL DEFAULT 0, n_timeout INTEGER NOT NULL DEFAULT 0,\n"             \
+  "  n_network INTEGER NOT NULL DEFAULT 0, n_unknown INTEGER NOT NULL DEFAULT 0,\n"                \
+  "  latency_n INTEGER NOT NULL DEFAULT 0, latency_sum_us INTEGER NOT NULL DEFAULT 0,\n"           \
+  "  latency_max_us INTEGER NOT NULL DEFAULT 0,\n"                                                 \
+  "  lat_le_100ms INTEGER NOT NULL DEFAULT 0, lat_le_250ms INTEGER NOT NULL DEFAULT 0,\n"          \
+  "  lat_le_500ms INTEGER NOT NULL DEFAULT 0, lat_le_1s INTEGER NOT NULL DEFAULT 0,\n"             \
+  "  lat_le_2500ms INTEGER NOT NULL DEFAULT 0, lat_le_5s INTEGER NOT NULL DEFAULT 0,\n"            \
+  "  lat_le_10s INTEGER NOT NULL DEFAULT 0, lat_gt_10s INTEGER NOT NULL DEFAULT 0,\n"              \
+  "  tokens_in INTEGER NOT NULL DEFAULT 0, tokens_out INTEGER NOT NULL DEFAULT 0,\n"               \
+  "  PRIMARY KEY (key_id, hour, kind)\n"
 
 /* Forward migrations: migrations[v] takes a database from user_version v to v + 1. Never edit
  * one that has shipped: add the next. Times are Unix milliseconds; causes, kinds and scopes
@@ -83,7 +104,7 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  retry_after_s INTEGER, rl_requests_remaining INTEGER, rl_tokens_remaining INTEGER,\n"
     "  input_tokens INTEGER, output_tokens INTEGER\n"
     ");\n"
-    "CREATE INDEX probes_key_at ON probes(key_id, at);\n"
+    "CREATE INDEX probes_at ON probes(at);\n"
     "CREATE TABLE key_transitions (\n"
     "  id INTEGER PRIMARY KEY,\n"
     "  at INTEGER NOT NULL,\n"
@@ -136,27 +157,11 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  PRIMARY KEY (fingerprint, starts_at)\n"
     ");\n"
     "CREATE INDEX alerts_firing ON alerts(starts_at) WHERE state = 'firing';\n"
-    "CREATE TABLE rollups (\n"
-    "  key_id INTEGER NOT NULL REFERENCES keys(id),\n"
-    "  hour INTEGER NOT NULL,       -- start of the hour\n"
-    "  kind TEXT NOT NULL,\n"
-    "  n_ok INTEGER NOT NULL DEFAULT 0, n_auth_invalid INTEGER NOT NULL DEFAULT 0,\n"
-    "  n_permission INTEGER NOT NULL DEFAULT 0, n_quota INTEGER NOT NULL DEFAULT 0,\n"
-    "  n_account_disabled INTEGER NOT NULL DEFAULT 0, n_rate_limited INTEGER NOT NULL DEFAULT 0,\n"
-    "  n_request_invalid INTEGER NOT NULL DEFAULT 0, n_key_unavailable INTEGER NOT NULL DEFAULT "
-    "0,\n"
-    "  n_overloaded INTEGER NOT NULL DEFAULT 0, n_server_error INTEGER NOT NULL DEFAULT 0,\n"
-    "  n_edge_error INTEGER NOT NULL DEFAULT 0, n_timeout INTEGER NOT NULL DEFAULT 0,\n"
-    "  n_network INTEGER NOT NULL DEFAULT 0, n_unknown INTEGER NOT NULL DEFAULT 0,\n"
-    "  latency_n INTEGER NOT NULL DEFAULT 0, latency_sum_us INTEGER NOT NULL DEFAULT 0,\n"
-    "  latency_max_us INTEGER NOT NULL DEFAULT 0,\n"
-    "  lat_le_100ms INTEGER NOT NULL DEFAULT 0, lat_le_250ms INTEGER NOT NULL DEFAULT 0,\n"
-    "  lat_le_500ms INTEGER NOT NULL DEFAULT 0, lat_le_1s INTEGER NOT NULL DEFAULT 0,\n"
-    "  lat_le_2500ms INTEGER NOT NULL DEFAULT 0, lat_le_5s INTEGER NOT NULL DEFAULT 0,\n"
-    "  lat_le_10s INTEGER NOT NULL DEFAULT 0, lat_gt_10s INTEGER NOT NULL DEFAULT 0,\n"
-    "  tokens_in INTEGER NOT NULL DEFAULT 0, tokens_out INTEGER NOT NULL DEFAULT 0,\n"
-    "  PRIMARY KEY (key_id, hour, kind)\n"
-    ") WITHOUT ROWID;\n",
+    "CREATE TABLE rollups (         -- finished hours, key by key: one key's series is one "
+    "range\n" ROLLUP_DDL ") WITHOUT ROWID;\n"
+    "CREATE INDEX rollups_hour ON rollups(hour);\n"
+    "CREATE TABLE rollups_recent (  -- the hours being written; merged into rollups "
+    "later\n" ROLLUP_DDL ") WITHOUT ROWID;\n",
 };
 
 /* The roll-up's per-cause columns, in enum cause order (CAUSE_OK .. CAUSE_UNKNOWN). */
@@ -192,6 +197,32 @@ static const char *const rollup_bucket_param[ROLLUP_BUCKETS] = {
   "lat_le_500ms, lat_le_1s, lat_le_2500ms, lat_le_5s, lat_le_10s, lat_gt_10s, tokens_in, "         \
   "tokens_out"
 
+/* Adding one roll-up row to another: a batch to the hour being written, a finished hour to
+ * the long table (an hour can receive late rows after it was merged). */
+#define ROLLUP_ADD                                                                                 \
+  "ON CONFLICT(key_id, hour, kind) DO UPDATE SET "                                                 \
+  "n_ok = n_ok + excluded.n_ok, n_auth_invalid = n_auth_invalid + excluded.n_auth_invalid, "       \
+  "n_permission = n_permission + excluded.n_permission, n_quota = n_quota + excluded.n_quota, "    \
+  "n_account_disabled = n_account_disabled + excluded.n_account_disabled, "                        \
+  "n_rate_limited = n_rate_limited + excluded.n_rate_limited, "                                    \
+  "n_request_invalid = n_request_invalid + excluded.n_request_invalid, "                           \
+  "n_key_unavailable = n_key_unavailable + excluded.n_key_unavailable, "                           \
+  "n_overloaded = n_overloaded + excluded.n_overloaded, "                                          \
+  "n_server_error = n_server_error + excluded.n_server_error, "                                    \
+  "n_edge_error = n_edge_error + excluded.n_edge_error, "                                          \
+  "n_timeout = n_timeout + excluded.n_timeout, n_network = n_network + excluded.n_network, "       \
+  "n_unknown = n_unknown + excluded.n_unknown, latency_n = latency_n + excluded.latency_n, "       \
+  "latency_sum_us = latency_sum_us + excluded.latency_sum_us, "                                    \
+  "latency_max_us = max(latency_max_us, excluded.latency_max_us), "                                \
+  "lat_le_100ms = lat_le_100ms + excluded.lat_le_100ms, "                                          \
+  "lat_le_250ms = lat_le_250ms + excluded.lat_le_250ms, "                                          \
+  "lat_le_500ms = lat_le_500ms + excluded.lat_le_500ms, "                                          \
+  "lat_le_1s = lat_le_1s + excluded.lat_le_1s, "                                                   \
+  "lat_le_2500ms = lat_le_2500ms + excluded.lat_le_2500ms, "                                       \
+  "lat_le_5s = lat_le_5s + excluded.lat_le_5s, lat_le_10s = lat_le_10s + excluded.lat_le_10s, "    \
+  "lat_gt_10s = lat_gt_10s + excluded.lat_gt_10s, tokens_in = tokens_in + excluded.tokens_in, "    \
+  "tokens_out = tokens_out + excluded.tokens_out"
+
 #define TRANSITION_COLUMNS                                                                         \
   "at, from_cause, to_cause, cause, probe, http_status, error_type, error_message, error_code, "   \
   "request_id, curl_error"
@@ -211,6 +242,8 @@ enum stmt {
   ST_KEY_LAST_SEEN,
   ST_PROBE_INSERT,
   ST_ROLLUP_UPSERT,
+  ST_ROLLUP_MERGE,
+  ST_ROLLUP_MERGED,
   ST_TRANSITION_INSERT,
   ST_COMPONENT_INSERT,
   ST_INCIDENT_UPSERT,
@@ -219,7 +252,6 @@ enum stmt {
   ST_VERDICT_END,
   ST_VERDICT_INSERT,
   ST_ALERT_UPSERT,
-  ST_MAINT_KEYS,
   ST_MAINT_PROBES,
   ST_MAINT_ROLLUPS,
   ST_LOAD_COMPONENTS,
@@ -237,6 +269,7 @@ enum stmt {
   ST_Q_VERDICTS_OPEN,
   ST_Q_ALERTS_FIRING,
   ST_Q_ROLLUPS,
+  ST_Q_ROLLUPS_RECENT,
   ST__COUNT
 };
 
@@ -264,38 +297,19 @@ static const char *const stmt_sql[ST__COUNT] = {
         ":via_proxy, :retry_after_s, :rl_requests_remaining, :rl_tokens_remaining, "
         ":input_tokens, :output_tokens)",
     [ST_ROLLUP_UPSERT] =
-        "INSERT INTO rollups(key_id, hour, kind, " ROLLUP_COLUMNS ") "
+        "INSERT INTO rollups_recent(key_id, hour, kind, " ROLLUP_COLUMNS ") "
         "VALUES(:key_id, :hour, :kind, :n_ok, :n_auth_invalid, :n_permission, :n_quota, "
         ":n_account_disabled, :n_rate_limited, :n_request_invalid, :n_key_unavailable, "
         ":n_overloaded, :n_server_error, :n_edge_error, :n_timeout, :n_network, :n_unknown, "
         ":latency_n, :latency_sum_us, :latency_max_us, :lat_le_100ms, :lat_le_250ms, "
         ":lat_le_500ms, :lat_le_1s, :lat_le_2500ms, :lat_le_5s, :lat_le_10s, :lat_gt_10s, "
-        ":tokens_in, :tokens_out) "
-        "ON CONFLICT(key_id, hour, kind) DO UPDATE SET "
-        "n_ok = n_ok + excluded.n_ok, n_auth_invalid = n_auth_invalid + excluded.n_auth_invalid, "
-        "n_permission = n_permission + excluded.n_permission, "
-        "n_quota = n_quota + excluded.n_quota, "
-        "n_account_disabled = n_account_disabled + excluded.n_account_disabled, "
-        "n_rate_limited = n_rate_limited + excluded.n_rate_limited, "
-        "n_request_invalid = n_request_invalid + excluded.n_request_invalid, "
-        "n_key_unavailable = n_key_unavailable + excluded.n_key_unavailable, "
-        "n_overloaded = n_overloaded + excluded.n_overloaded, "
-        "n_server_error = n_server_error + excluded.n_server_error, "
-        "n_edge_error = n_edge_error + excluded.n_edge_error, "
-        "n_timeout = n_timeout + excluded.n_timeout, n_network = n_network + excluded.n_network, "
-        "n_unknown = n_unknown + excluded.n_unknown, "
-        "latency_n = latency_n + excluded.latency_n, "
-        "latency_sum_us = latency_sum_us + excluded.latency_sum_us, "
-        "latency_max_us = max(latency_max_us, excluded.latency_max_us), "
-        "lat_le_100ms = lat_le_100ms + excluded.lat_le_100ms, "
-        "lat_le_250ms = lat_le_250ms + excluded.lat_le_250ms, "
-        "lat_le_500ms = lat_le_500ms + excluded.lat_le_500ms, "
-        "lat_le_1s = lat_le_1s + excluded.lat_le_1s, "
-        "lat_le_2500ms = lat_le_2500ms + excluded.lat_le_2500ms, "
-        "lat_le_5s = lat_le_5s + excluded.lat_le_5s, "
-        "lat_le_10s = lat_le_10s + excluded.lat_le_10s, "
-        "lat_gt_10s = lat_gt_10s + excluded.lat_gt_10s, "
-        "tokens_in = tokens_in + excluded.tokens_in, tokens_out = tokens_out + excluded.tokens_out",
+        ":tokens_in, :tokens_out) " ROLLUP_ADD,
+    [ST_ROLLUP_MERGE] = "INSERT INTO rollups(key_id, hour, kind, " ROLLUP_COLUMNS ") SELECT "
+                        "key_id, hour, kind, " ROLLUP_COLUMNS " FROM rollups_recent WHERE "
+                        "hour < :before ORDER BY hour, key_id, kind LIMIT :n " ROLLUP_ADD,
+    [ST_ROLLUP_MERGED] = "DELETE FROM rollups_recent WHERE (key_id, hour, kind) IN (SELECT "
+                         "key_id, hour, kind FROM rollups_recent WHERE hour < :before ORDER BY "
+                         "hour, key_id, kind LIMIT :n)",
     [ST_TRANSITION_INSERT] =
         "INSERT INTO key_transitions(key_id, " TRANSITION_COLUMNS ") VALUES(:key_id, :at, "
         ":from_cause, :to_cause, :cause, :probe, :http_status, :error_type, :error_message, "
@@ -331,11 +345,10 @@ static const char *const stmt_sql[ST__COUNT] = {
         "alertname = excluded.alertname, labels = excluded.labels, "
         "annotations = excluded.annotations, ends_at = excluded.ends_at, "
         "last_sent = coalesce(excluded.last_sent, last_sent), state = excluded.state",
-    [ST_MAINT_KEYS] = "SELECT id FROM keys WHERE id > :after ORDER BY id LIMIT :n",
     [ST_MAINT_PROBES] = "DELETE FROM probes WHERE id IN (SELECT id FROM probes WHERE "
-                        "key_id = :key_id AND at < :cutoff ORDER BY at LIMIT :n)",
-    [ST_MAINT_ROLLUPS] = "DELETE FROM rollups WHERE key_id = :key_id AND hour IN (SELECT hour "
-                         "FROM rollups WHERE key_id = :key_id AND hour < :cutoff ORDER BY hour "
+                        "at < :cutoff ORDER BY at LIMIT :n)",
+    [ST_MAINT_ROLLUPS] = "DELETE FROM rollups WHERE (key_id, hour, kind) IN (SELECT key_id, "
+                         "hour, kind FROM rollups WHERE hour < :cutoff ORDER BY hour "
                          "LIMIT :n)",
     [ST_LOAD_COMPONENTS] = "SELECT component_id, name, status FROM status_components WHERE id IN "
                            "(SELECT max(id) FROM status_components GROUP BY component_id)",
@@ -368,8 +381,11 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_Q_ALERTS_FIRING] = "SELECT fingerprint, starts_at, alertname, labels, annotations, "
                            "ends_at, last_sent FROM alerts WHERE state = 'firing' "
                            "ORDER BY starts_at, fingerprint",
-    [ST_Q_ROLLUPS] = "SELECT hour, kind, " ROLLUP_COLUMNS " FROM rollups WHERE key_id = :key_id "
-                     "AND hour >= :since AND hour <= :until ORDER BY hour, kind",
+    [ST_Q_ROLLUPS] = "SELECT hour, kind, " ROLLUP_COLUMNS " FROM rollups WHERE key_id = "
+                     ":key_id AND hour >= :since AND hour <= :until ORDER BY hour, kind",
+    [ST_Q_ROLLUPS_RECENT] = "SELECT hour, kind, " ROLLUP_COLUMNS " FROM rollups_recent WHERE "
+                            "key_id = :key_id AND hour >= :since AND hour <= :until "
+                            "ORDER BY hour, kind",
 };
 
 /* ---- The queue -------------------------------------------------------------------------- */
@@ -519,8 +535,6 @@ struct store {
   size_t n_components;
   struct inc_seen *incidents;
   size_t n_incidents;
-
-  int64_t maintain_after; /* round-robin cursor over key ids */
 
   struct store_stats stats;
   struct log_complaint write_complaint;
@@ -727,10 +741,12 @@ static int64_t col_time(sqlite3_stmt *st, int i) {
 
 void store_options_init(struct store_options *o) {
   o->queue_max = 100000;
-  o->batch_max = 5000;
+  o->batch_max = 1000;
   o->maintain_max = 2000;
+  o->merge_max = 125;
   o->busy_timeout_ms = 50;
   o->cache_kib = 16384;
+  o->checkpoint_pages = 1000;
 }
 
 const char *store_sqlite_version(void) {
@@ -873,8 +889,9 @@ static int db_open_rw(struct store *s, bool first, char *why, size_t whysz) {
    * losing a committed batch, and keeps fsyncs to checkpoints. */
   snprintf(pragmas, sizeof(pragmas),
            "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -%d; "
-           "PRAGMA journal_size_limit = 67108864; PRAGMA temp_store = MEMORY;",
-           s->opt.cache_kib);
+           "PRAGMA journal_size_limit = 67108864; PRAGMA temp_store = MEMORY; "
+           "PRAGMA wal_autocheckpoint = %d;",
+           s->opt.cache_kib, s->opt.checkpoint_pages);
   rc = exec_sql(s->db, "PRAGMA journal_mode = WAL");
   if (rc == SQLITE_OK) rc = exec_sql(s->db, pragmas);
   if (rc != SQLITE_OK) {
@@ -904,8 +921,10 @@ static struct store *store_alloc(const char *path, const struct store_options *o
   if (s->opt.queue_max == 0) s->opt.queue_max = 1;
   if (s->opt.batch_max == 0) s->opt.batch_max = 1;
   if (s->opt.maintain_max == 0) s->opt.maintain_max = 1;
+  if (s->opt.merge_max == 0) s->opt.merge_max = 1;
   if (s->opt.busy_timeout_ms < 0) s->opt.busy_timeout_ms = 0;
   if (s->opt.cache_kib <= 0) s->opt.cache_kib = 2048;
+  if (s->opt.checkpoint_pages < 0) s->opt.checkpoint_pages = 0;
   return s;
 }
 
@@ -1427,24 +1446,40 @@ struct rollup_acc {
   int64_t tokens_in, tokens_out;
 };
 
+/* Open addressing, grown at half full: a batch has as many groups as keys (times kinds and
+ * hours it spans), usually far fewer than rows. */
 struct rollup_map {
   struct rollup_acc *v;
-  size_t cap;
+  size_t cap, n;
 };
+
+static struct rollup_acc *rollup_slot(struct rollup_acc *v, size_t cap, int64_t key_id,
+                                      int64_t hour, enum probe_kind kind) {
+  uint64_t h = hash_i64(hash_i64(hash_i64(HASH_SEED, key_id), hour), kind);
+  size_t i = (size_t)h & (cap - 1);
+  while (v[i].used && !(v[i].key_id == key_id && v[i].hour == hour && v[i].kind == kind))
+    i = (i + 1) & (cap - 1);
+  return &v[i];
+}
 
 static struct rollup_acc *rollup_get(struct rollup_map *m, int64_t key_id, int64_t hour,
                                      enum probe_kind kind) {
-  uint64_t h = hash_i64(hash_i64(hash_i64(HASH_SEED, key_id), hour), kind);
-  size_t i = (size_t)h & (m->cap - 1);
-  while (m->v[i].used &&
-         !(m->v[i].key_id == key_id && m->v[i].hour == hour && m->v[i].kind == kind))
-    i = (i + 1) & (m->cap - 1);
-  struct rollup_acc *a = &m->v[i];
+  if ((m->n + 1) * 2 > m->cap) {
+    size_t cap = m->cap ? m->cap * 2 : 64;
+    struct rollup_acc *v = xcalloc(cap, sizeof(*v));
+    for (size_t i = 0; i < m->cap; i++)
+      if (m->v[i].used) *rollup_slot(v, cap, m->v[i].key_id, m->v[i].hour, m->v[i].kind) = m->v[i];
+    free(m->v);
+    m->v = v;
+    m->cap = cap;
+  }
+  struct rollup_acc *a = rollup_slot(m->v, m->cap, key_id, hour, kind);
   if (!a->used) {
     a->used = true;
     a->key_id = key_id;
     a->hour = hour;
     a->kind = kind;
+    m->n++;
   }
   return a;
 }
@@ -1860,11 +1895,6 @@ int store_flush(struct store *s) {
 
   size_t budget = s->opt.batch_max, n_imp = 0, n_probes = 0;
   struct rollup_map acc = {0};
-  size_t probes_in_batch = s->probes.n < budget ? s->probes.n : budget;
-  acc.cap = 16;
-  while (acc.cap < probes_in_batch * 2)
-    acc.cap *= 2;
-  acc.v = xcalloc(acc.cap, sizeof(*acc.v));
 
   for (struct qrow *r = s->important.head; r && budget > 0 && rc == SQLITE_OK; r = r->next) {
     rc = write_row(s, r, &acc);
@@ -1904,11 +1934,11 @@ void store_stats(const struct store *s, struct store_stats *out) {
 
 /* ---- Retention -------------------------------------------------------------------------- */
 
-static int maintain_key(struct store *s, enum stmt id, int64_t key, int64_t cutoff,
-                        size_t *budget) {
+/* delete_old runs one retention statement for at most *budget rows, oldest first, and
+ * takes what it deleted from the budget. */
+static int delete_old(struct store *s, enum stmt id, int64_t cutoff, size_t *budget) {
   int rc = SQLITE_OK;
   struct slot *sl = slot_of(s, id);
-  TRY(bind_i64(sl, ":key_id", key));
   TRY(bind_i64(sl, ":cutoff", cutoff));
   TRY(bind_i64(sl, ":n", (int64_t)*budget));
   TRY(run(sl));
@@ -1919,49 +1949,52 @@ out:
   return rc;
 }
 
+/* merge_hours moves at most n roll-up rows of finished hours (all but the current and the
+ * previous one) from rollups_recent into the long table, oldest first. */
+static int merge_hours(struct store *s, int64_t now_ms, size_t n, bool *more) {
+  int rc = SQLITE_OK;
+  int64_t before =
+      now_ms - ((now_ms % STORE_HOUR_MS) + STORE_HOUR_MS) % STORE_HOUR_MS - STORE_HOUR_MS;
+  struct slot *sl = slot_of(s, ST_ROLLUP_MERGE);
+  TRY(bind_i64(sl, ":before", before));
+  TRY(bind_i64(sl, ":n", (int64_t)n));
+  TRY(run(sl));
+  if ((size_t)sqlite3_changes(s->db) >= n) *more = true;
+  sl = slot_of(s, ST_ROLLUP_MERGED);
+  TRY(bind_i64(sl, ":before", before));
+  TRY(bind_i64(sl, ":n", (int64_t)n));
+  TRY(run(sl));
+out:
+  done(sl);
+  return rc;
+}
+
 int store_maintain(struct store *s, int64_t now_ms, const struct store_retention *r, bool *more) {
   char why[512];
-  int64_t keys[STORE_MAINTAIN_KEYS];
-  size_t n_keys = 0, budget = s ? s->opt.maintain_max : 0;
+  bool again = false;
+  size_t budget = s ? s->opt.maintain_max : 0;
+  size_t merge_budget = s ? s->opt.merge_max : 0;
   if (more) *more = false;
   if (!writable_store(s) || !r) return UTIL_EINVAL;
-  if (r->probes_ms <= 0 && r->rollups_ms <= 0) return 0;
   if (!s->db) {
     int err = db_open_rw(s, false, why, sizeof(why));
     if (err) return flush_failed(s, SQLITE_CANTOPEN, err, why);
   }
   int rc = run(slot_of(s, ST_BEGIN));
   if (rc != SQLITE_OK) return flush_failed(s, rc, map_rc(rc), sqlite3_errmsg(s->db));
-  struct slot *sl = slot_of(s, ST_MAINT_KEYS);
-  TRY(bind_i64(sl, ":after", s->maintain_after));
-  TRY(bind_i64(sl, ":n", STORE_MAINTAIN_KEYS));
-  while ((rc = sqlite3_step(sl->st)) == SQLITE_ROW)
-    keys[n_keys++] = sqlite3_column_int64(sl->st, 0);
-  done(sl);
-  if (rc != SQLITE_DONE) goto out;
-  rc = SQLITE_OK;
-  size_t i = 0;
-  for (; i < n_keys && budget > 0; i++) {
-    if (r->probes_ms > 0)
-      TRY(maintain_key(s, ST_MAINT_PROBES, keys[i], now_ms - r->probes_ms, &budget));
-    if (r->rollups_ms > 0 && budget > 0)
-      TRY(maintain_key(s, ST_MAINT_ROLLUPS, keys[i], now_ms - r->rollups_ms, &budget));
-    /* A key whose deletions used up the budget may have more: visit it again next time. */
-    if (budget == 0) break;
-  }
-  if (i < n_keys) {
-    s->maintain_after = i > 0 ? keys[i - 1] : s->maintain_after;
-    if (more) *more = true;
-  } else if (n_keys == STORE_MAINTAIN_KEYS) {
-    s->maintain_after = keys[n_keys - 1];
-    if (more) *more = true;
-  } else {
-    s->maintain_after = 0; /* a round is complete */
-  }
+  TRY(merge_hours(s, now_ms, merge_budget, &again));
+  /* Oldest first through the time indexes. Raw probes are stored in time order, so the rows
+   * deleted together sit on a few pages (deleting key by key would dirty a page per row).
+   * Long roll-ups are stored key by key, for one key's series to be a single range read:
+   * their deletion dirties a page per key, once an hour. */
+  if (r->probes_ms > 0) TRY(delete_old(s, ST_MAINT_PROBES, now_ms - r->probes_ms, &budget));
+  if (r->rollups_ms > 0 && budget > 0)
+    TRY(delete_old(s, ST_MAINT_ROLLUPS, now_ms - r->rollups_ms, &budget));
+  if (budget == 0) again = true;
   rc = run(slot_of(s, ST_COMMIT));
 out:
-  done(sl);
   if (rc != SQLITE_OK) return flush_failed(s, rc, map_rc(rc), sqlite3_errmsg(s->db));
+  if (more) *more = again;
   return 0;
 }
 
@@ -2398,7 +2431,7 @@ out:
   err = read_rc(rc);
   cJSON *doc = NULL;
   if (!err) {
-    if (n_fail) qsort(fail, n_fail, sizeof(*fail), cmp_failing);
+    if (n_fail > 1) qsort(fail, n_fail, sizeof(*fail), cmp_failing);
     doc = cJSON_CreateObject();
     cJSON *ka = cJSON_AddArrayToObject(doc, "keys");
     for (size_t i = 0; i < n_fail; i++) {
@@ -2434,16 +2467,78 @@ int store_incidents(struct store *s, const struct store_query *q, cJSON **out) {
   return 0;
 }
 
-int store_key_rollups(struct store *s, const struct store_query *q, cJSON **out) {
+/* One roll-up row as read: hour, kind and the ROLLUP_COLUMNS in their order. */
+#define ROLLUP_VALUES (CAUSE__PROBE_COUNT + 3 + ROLLUP_BUCKETS + 2)
+#define ROLLUP_LAT_N CAUSE__PROBE_COUNT
+#define ROLLUP_LAT_SUM (CAUSE__PROBE_COUNT + 1)
+#define ROLLUP_LAT_MAX (CAUSE__PROBE_COUNT + 2)
+#define ROLLUP_BUCKET0 (CAUSE__PROBE_COUNT + 3)
+#define ROLLUP_TOKENS_IN (ROLLUP_BUCKET0 + ROLLUP_BUCKETS)
+#define ROLLUP_TOKENS_OUT (ROLLUP_TOKENS_IN + 1)
+
+struct rollup_row {
+  bool valid;
+  int64_t hour;
+  char kind[24];
+  int64_t v[ROLLUP_VALUES];
+};
+
+/* rollup_next reads the next row of a roll-up query into r (r->valid false at the end). */
+static int rollup_next(struct slot *sl, struct rollup_row *r) {
+  int rc = sqlite3_step(sl->st);
+  r->valid = rc == SQLITE_ROW;
+  if (!r->valid) return rc == SQLITE_DONE ? SQLITE_OK : rc;
+  r->hour = sqlite3_column_int64(sl->st, 0);
+  util_copy(r->kind, sizeof(r->kind), col_text(sl->st, 1));
+  for (int i = 0; i < ROLLUP_VALUES; i++)
+    r->v[i] = sqlite3_column_int64(sl->st, 2 + i);
+  return SQLITE_OK;
+}
+
+static int rollup_cmp(const struct rollup_row *a, const struct rollup_row *b) {
+  if (a->hour != b->hour) return a->hour < b->hour ? -1 : 1;
+  return strcmp(a->kind, b->kind);
+}
+
+static cJSON *rollup_json(const struct rollup_row *r) {
   static const char *const cause_names[CAUSE__COUNT] = {
 #define STORE_CAUSE_NAME(id, name, scope, sev, flaky, per_probe) name,
       MODEL_CAUSE_MAP(STORE_CAUSE_NAME)
 #undef STORE_CAUSE_NAME
   };
+  cJSON *h = cJSON_CreateObject();
+  json_time(h, "hour", r->hour);
+  cJSON_AddStringToObject(h, "probe", r->kind);
+  cJSON *causes = cJSON_CreateObject();
+  int64_t total = 0;
+  for (int c = 0; c < CAUSE__PROBE_COUNT; c++) {
+    total += r->v[c];
+    if (r->v[c]) cJSON_AddNumberToObject(causes, cause_names[c], (double)r->v[c]);
+  }
+  cJSON_AddNumberToObject(h, "probes", (double)total);
+  cJSON_AddItemToObject(h, "causes", causes);
+  if (r->v[ROLLUP_LAT_N] > 0) {
+    cJSON_AddNumberToObject(h, "latency_avg_seconds",
+                            (double)r->v[ROLLUP_LAT_SUM] / (double)r->v[ROLLUP_LAT_N] / 1e6);
+    cJSON_AddNumberToObject(h, "latency_max_seconds", (double)r->v[ROLLUP_LAT_MAX] / 1e6);
+  } else {
+    cJSON_AddNullToObject(h, "latency_avg_seconds");
+    cJSON_AddNullToObject(h, "latency_max_seconds");
+  }
+  cJSON *b = cJSON_AddArrayToObject(h, "latency_buckets");
+  for (int k = 0; k < ROLLUP_BUCKETS; k++)
+    cJSON_AddItemToArray(b, cJSON_CreateNumber((double)r->v[ROLLUP_BUCKET0 + k]));
+  cJSON_AddNumberToObject(h, "tokens_in", (double)r->v[ROLLUP_TOKENS_IN]);
+  cJSON_AddNumberToObject(h, "tokens_out", (double)r->v[ROLLUP_TOKENS_OUT]);
+  return h;
+}
+
+int store_key_rollups(struct store *s, const struct store_query *q, cJSON **out) {
   int64_t since, until;
   struct key_row *keys = NULL;
   size_t n_keys = 0;
   int rc = SQLITE_OK;
+  struct rollup_row a, b;
   *out = NULL;
   if (!s || !s->db || !q || !q->key) return UTIL_EINVAL;
   range_of(q, &since, &until);
@@ -2452,46 +2547,31 @@ int store_key_rollups(struct store *s, const struct store_query *q, cJSON **out)
   cJSON *doc = cJSON_CreateObject();
   cJSON_AddStringToObject(doc, "key", keys[0].name);
   cJSON *hours = cJSON_AddArrayToObject(doc, "hours");
-  /* An hour overlapping the range counts: its start may be before since. */
-  struct slot *sl = slot_of(s, ST_Q_ROLLUPS);
-  TRY(bind_i64(sl, ":key_id", keys[0].id));
-  TRY(bind_i64(sl, ":since", since - since % STORE_HOUR_MS));
-  TRY(bind_i64(sl, ":until", until));
-  while ((rc = sqlite3_step(sl->st)) == SQLITE_ROW) {
-    sqlite3_stmt *st = sl->st;
-    cJSON *h = cJSON_CreateObject();
-    json_time(h, "hour", col_time(st, 0));
-    json_col_text(h, "probe", st, 1);
-    cJSON *causes = cJSON_CreateObject();
-    int64_t total = 0;
-    for (int c = 0; c < CAUSE__PROBE_COUNT; c++) {
-      int64_t n = sqlite3_column_int64(st, 2 + c);
-      total += n;
-      if (n) cJSON_AddNumberToObject(causes, cause_names[c], (double)n);
+  /* Both tables in hour order, merged here: an hour that received late rows after it was
+   * merged is in both and is added up (cheaper than a GROUP BY over a UNION). An hour
+   * overlapping the range counts: its start may be before since. */
+  struct slot *lo = slot_of(s, ST_Q_ROLLUPS), *re = slot_of(s, ST_Q_ROLLUPS_RECENT);
+  struct slot *both[2] = {lo, re};
+  for (int i = 0; i < 2; i++) {
+    TRY(bind_i64(both[i], ":key_id", keys[0].id));
+    TRY(bind_i64(both[i], ":since", since - since % STORE_HOUR_MS));
+    TRY(bind_i64(both[i], ":until", until));
+  }
+  TRY(rollup_next(lo, &a));
+  TRY(rollup_next(re, &b));
+  while (a.valid || b.valid) {
+    int cmp = !a.valid ? 1 : !b.valid ? -1 : rollup_cmp(&a, &b);
+    if (cmp == 0) {
+      for (int i = 0; i < ROLLUP_VALUES; i++)
+        a.v[i] = i == ROLLUP_LAT_MAX ? (a.v[i] > b.v[i] ? a.v[i] : b.v[i]) : a.v[i] + b.v[i];
     }
-    int col = 2 + CAUSE__PROBE_COUNT;
-    int64_t lat_n = sqlite3_column_int64(st, col), lat_sum = sqlite3_column_int64(st, col + 1),
-            lat_max = sqlite3_column_int64(st, col + 2);
-    cJSON_AddNumberToObject(h, "probes", (double)total);
-    cJSON_AddItemToObject(h, "causes", causes);
-    if (lat_n > 0) {
-      cJSON_AddNumberToObject(h, "latency_avg_seconds", (double)lat_sum / (double)lat_n / 1e6);
-      cJSON_AddNumberToObject(h, "latency_max_seconds", (double)lat_max / 1e6);
-    } else {
-      cJSON_AddNullToObject(h, "latency_avg_seconds");
-      cJSON_AddNullToObject(h, "latency_max_seconds");
-    }
-    cJSON *b = cJSON_AddArrayToObject(h, "latency_buckets");
-    for (int k = 0; k < ROLLUP_BUCKETS; k++)
-      cJSON_AddItemToArray(b, cJSON_CreateNumber((double)sqlite3_column_int64(st, col + 3 + k)));
-    cJSON_AddNumberToObject(h, "tokens_in",
-                            (double)sqlite3_column_int64(st, col + 3 + ROLLUP_BUCKETS));
-    cJSON_AddNumberToObject(h, "tokens_out",
-                            (double)sqlite3_column_int64(st, col + 4 + ROLLUP_BUCKETS));
-    cJSON_AddItemToArray(hours, h);
+    cJSON_AddItemToArray(hours, rollup_json(cmp <= 0 ? &a : &b));
+    if (cmp <= 0) TRY(rollup_next(lo, &a));
+    if (cmp >= 0) TRY(rollup_next(re, &b));
   }
 out:
-  done(sl);
+  done(lo);
+  done(re);
   key_rows_free(keys, n_keys);
   err = read_rc(rc);
   if (err) {
@@ -2595,6 +2675,31 @@ void store_key_states_free(struct store_key_state *v, size_t n) {
   for (size_t i = 0; v && i < n; i++)
     free(v[i].name);
   free(v);
+}
+
+/* ---- Checkpoints off the loop ---------------------------------------------------------- */
+
+int store_checkpoint(const char *path, int64_t *wal_pages) {
+  sqlite3 *db = NULL;
+  int log = -1, done_pages = -1;
+  if (wal_pages) *wal_pages = -1;
+  if (!path) return UTIL_EINVAL;
+  /* Its own connection: this runs on a worker thread while the loop writes through the
+   * store's. A PASSIVE checkpoint never waits for the writer nor blocks it. */
+  int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+  if (rc == SQLITE_OK) {
+    sqlite3_busy_timeout(db, 1000);
+    /* A fresh connection learns that the file is in WAL mode only when it first reads it;
+     * before that the checkpoint would be a silent no-op. */
+    int64_t version = 0;
+    rc = pragma_int(db, "PRAGMA user_version", &version);
+  }
+  if (rc == SQLITE_OK)
+    rc = sqlite3_wal_checkpoint_v2(db, "main", SQLITE_CHECKPOINT_PASSIVE, &log, &done_pages);
+  sqlite3_close(db);
+  if (rc != SQLITE_OK) return map_rc(rc);
+  if (wal_pages) *wal_pages = log;
+  return 0;
 }
 
 /* ---- Raw access ------------------------------------------------------------------------- */

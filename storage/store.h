@@ -35,11 +35,15 @@
 struct store;
 
 struct store_options {
-  size_t queue_max;    /* rows held in memory while the database cannot be written (100000) */
-  size_t batch_max;    /* rows written by one store_flush (5000) */
-  size_t maintain_max; /* rows deleted by one store_maintain (2000) */
-  int busy_timeout_ms; /* how long a flush waits for a lock held by someone else (50) */
-  int cache_kib;       /* SQLite page cache of the writer (16384) */
+  size_t queue_max;     /* rows held in memory while the database cannot be written (100000) */
+  size_t batch_max;     /* rows written by one store_flush (1000: a few ms of the loop) */
+  size_t maintain_max;  /* rows deleted by one store_maintain (2000) */
+  size_t merge_max;     /* roll-up rows merged by one store_maintain (125): each writes a page
+                           of its own in the key-ordered long table, so they are few */
+  int busy_timeout_ms;  /* how long a flush waits for a lock held by someone else (50) */
+  int cache_kib;        /* SQLite page cache of the writer (16384) */
+  int checkpoint_pages; /* WAL pages after which a commit checkpoints (1000); 0: never on
+                           commit, the daemon calls store_checkpoint from a worker thread */
 };
 
 /* store_options_init fills o with the defaults above. */
@@ -114,6 +118,7 @@ struct store_verdict {
   size_t n_keys;
   const char *summary;
 };
+/* store_enqueue_verdict queues a new verdict (copied); the one in force ends at v->at_ms. */
 int store_enqueue_verdict(struct store *s, const struct store_verdict *v);
 
 /* An alert as sent to Alertmanager, one row per firing episode (fingerprint + starts_ms):
@@ -130,6 +135,8 @@ struct store_alert {
   int64_t last_sent_ms; /* -1 when never */
   bool firing;          /* false: resolved */
 };
+/* store_enqueue_alert queues an alert's state (copied): inserted, or updated when the same
+ * fingerprint and starts_ms were recorded before. */
 int store_enqueue_alert(struct store *s, const struct store_alert *a);
 
 /* store_flush writes queued rows (at most batch_max, oldest first) in one transaction.
@@ -148,11 +155,12 @@ struct store_retention {
   int64_t rollups_ms; /* hourly roll-ups, default 400 days */
 };
 
-/* store_maintain deletes at most maintain_max rows older than the retention, visiting keys
- * round-robin, in one short transaction. *more (may be NULL) is set when work remains (the
- * budget ran out or the round over keys is not finished): call again at a later tick.
- * Roll-ups need no step here: store_flush adds each probe to its hour's roll-up row in the
- * same transaction, so they are always current and survive the raw rows. */
+/* store_maintain does a bounded step of housekeeping in one short transaction: it merges
+ * the roll-ups of finished hours (all but the current and the previous one; store_flush adds
+ * every probe to its hour's roll-up in a small table kept hot for writing) into the long
+ * table, ordered by key for reading (at most merge_max rows), and deletes at most
+ * maintain_max rows older than the retention, oldest first. *more (may be NULL) is set when
+ * a budget ran out: call again at a later tick. Call it every few seconds. */
 int store_maintain(struct store *s, int64_t now_ms, const struct store_retention *r, bool *more);
 
 struct store_stats {
@@ -165,6 +173,7 @@ struct store_stats {
   int64_t last_flush_us;   /* duration of the last successful flush that wrote something */
   int last_error;          /* code of the last failed flush, 0 after a success */
 };
+/* store_stats fills out with the writer's health (claudemon_storage_* metrics). */
 void store_stats(const struct store *s, struct store_stats *out);
 
 /* ---- At daemon start -------------------------------------------------------------------- */
@@ -172,6 +181,7 @@ void store_stats(const struct store *s, struct store_stats *out);
 /* store_alerts_firing returns the alerts last recorded as firing, oldest first, as an array
  * the caller frees with store_alerts_free. */
 int store_alerts_firing(struct store *s, struct store_alert **out, size_t *n);
+/* store_alerts_free frees what store_alerts_firing returned; NULL does nothing. */
 void store_alerts_free(struct store_alert *v, size_t n);
 
 /* Each key's last transition: its cause after hysteresis, since when, and the evidence. */
@@ -186,9 +196,13 @@ struct store_key_state {
  * store_key_states_free. The daemon seeds its key states with it so that "failing since"
  * survives a restart. */
 int store_last_states(struct store *s, struct store_key_state **out, size_t *n);
+/* store_key_states_free frees what store_last_states returned; NULL does nothing. */
 void store_key_states_free(struct store_key_state *v, size_t n);
 
 /* ---- Reading (CLI, HTTP API) ------------------------------------------------------------ */
+
+/* The queries read what was committed: on the daemon's own handle, rows still queued are not
+ * seen yet (they will be within a flush interval). */
 
 struct store_query {
   const char *key;  /* one key's name, or NULL for all */
@@ -224,6 +238,14 @@ int store_incidents(struct store *s, const struct store_query *q, cJSON **out);
  *     "latency_avg_seconds","latency_max_seconds","latency_buckets":[..8]}]}
  * Bucket upper bounds: 0.1, 0.25, 0.5, 1, 2.5, 5, 10 s and +Inf (not cumulative). */
 int store_key_rollups(struct store *s, const struct store_query *q, cJSON **out);
+
+/* store_checkpoint copies the WAL back into the database file (a PASSIVE checkpoint: it
+ * neither waits for nor blocks the writer) through a connection of its own, so it may run on
+ * a worker thread (uv_queue_work) while the loop goes on writing; it never touches a struct
+ * store. The checkpoint is the only step that fsyncs (WAL, synchronous=NORMAL): with
+ * checkpoint_pages = 0 and this every few seconds, no fsync runs on the loop. *wal_pages
+ * (may be NULL) receives the WAL's size in pages, -1 when unknown. */
+int store_checkpoint(const char *path, int64_t *wal_pages);
 
 /* ---- Raw access: tests, the benchmark and tools; never from the daemon ------------------- */
 

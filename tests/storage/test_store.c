@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <linux/fs.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -312,7 +313,12 @@ static void test_refuse_foreign_database(void **state) {
 static void test_batch_write(void **state) {
   (void)state;
   char *path = db_path();
-  struct store *s = open_rw(path);
+  struct store_options opt;
+  store_options_init(&opt);
+  opt.batch_max = 2000;
+  struct store *s = NULL;
+  char why[256];
+  assert_int_equal(store_open(path, &opt, &s, why, sizeof(why)), 0);
   struct store *reader = open_ro(path);
   struct probe_result r;
   for (int i = 0; i < 1000; i++) {
@@ -351,10 +357,7 @@ static void test_batch_write(void **state) {
   assert_int_equal(q64(reader, "SELECT last_seen FROM keys WHERE name='prod'"), T0 + 999000);
   /* A batch larger than batch_max goes in several flushes, oldest first. */
   store_free(s);
-  struct store_options opt;
-  store_options_init(&opt);
   opt.batch_max = 300;
-  char why[256];
   assert_int_equal(store_open(path, &opt, &s, why, sizeof(why)), 0);
   for (int i = 0; i < 700; i++) {
     probe(&r, PROBE_MODELS, CAUSE_OK, T0 + DAY_MS + i, 200, "req_b", 0.1);
@@ -458,6 +461,45 @@ static void test_readonly_file(void **state) {
   free(path);
 }
 
+static void test_full_database(void **state) {
+  (void)state;
+  char *path = db_path();
+  struct store_options opt;
+  store_options_init(&opt);
+  opt.batch_max = 100000;
+  struct store *s = NULL;
+  char why[256];
+  assert_int_equal(store_open(path, &opt, &s, why, sizeof(why)), 0);
+  /* A disk that fills up: the database may not grow past its current size plus a little. */
+  int64_t pages = q64(s, "PRAGMA page_count");
+  char *sql = xasprintf("PRAGMA max_page_count = %lld", (long long)pages + 8);
+  assert_int_equal(store_exec(s, sql), 0);
+  free(sql);
+  struct probe_result r;
+  struct evidence ev;
+  evidence(&ev, CAUSE_AUTH_INVALID, T0, 401, "authentication_error", "invalid x-api-key", "r");
+  assert_int_equal(store_enqueue_transition(s, "prod", T0, CAUSE_OK, CAUSE_AUTH_INVALID, &ev), 0);
+  for (int i = 0; i < 3000; i++) {
+    probe(&r, PROBE_MODELS, CAUSE_OK, T0 + i, 200, "req_full", 0.1);
+    assert_int_equal(store_enqueue_probe(s, "prod", &r), 0);
+  }
+  assert_int_equal(store_flush(s), UTIL_EDB);
+  struct store_stats st;
+  store_stats(s, &st);
+  assert_int_equal(st.queue_length, 3001);
+  assert_int_equal(st.errors_total, 1);
+  /* Nothing of the failed batch is in the file: all or nothing. */
+  assert_int_equal(q64(s, "SELECT count(*) FROM probes"), 0);
+  assert_int_equal(q64(s, "SELECT count(*) FROM key_transitions"), 0);
+  /* Space again: the same rows go in. */
+  assert_int_equal(store_exec(s, "PRAGMA max_page_count = 1073741823"), 0);
+  flush_ok(s);
+  assert_int_equal(q64(s, "SELECT count(*) FROM probes"), 3000);
+  assert_int_equal(q64(s, "SELECT count(*) FROM key_transitions"), 1);
+  store_free(s);
+  free(path);
+}
+
 static void test_vanished_file(void **state) {
   (void)state;
   char *path = db_path();
@@ -557,6 +599,71 @@ static void test_invalid_arguments(void **state) {
   free(path);
 }
 
+struct checkpointer {
+  const char *path;
+  volatile bool stop;
+  int runs, errors;
+  int64_t wal_pages;
+};
+
+static void *checkpoint_thread(void *arg) {
+  struct checkpointer *c = arg;
+  while (!c->stop || c->runs == 0) {
+    int64_t pages = -1;
+    if (store_checkpoint(c->path, &pages) != 0)
+      c->errors++;
+    else if (pages > c->wal_pages)
+      c->wal_pages = pages;
+    c->runs++;
+  }
+  return NULL;
+}
+
+static void test_checkpoint_off_the_loop(void **state) {
+  (void)state;
+  char *path = db_path();
+  struct store_options opt;
+  store_options_init(&opt);
+  opt.checkpoint_pages = 0; /* commits never checkpoint: a worker does */
+  struct store *s = NULL;
+  char why[256];
+  assert_int_equal(store_open(path, &opt, &s, why, sizeof(why)), 0);
+  struct stat sb;
+  assert_int_equal(stat(path, &sb), 0);
+  off_t empty_size = sb.st_size; /* the schema only: rows go to the WAL */
+  struct checkpointer c = {.path = path, .wal_pages = -1};
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, checkpoint_thread, &c), 0);
+  struct probe_result r;
+  for (int b = 0; b < 50; b++) {
+    for (int i = 0; i < 100; i++) {
+      probe(&r, PROBE_MODELS, CAUSE_OK, T0 + b * 1000 + i, 200, "req_cp", 0.1);
+      assert_int_equal(store_enqueue_probe(s, i % 2 ? "a" : "b", &r), 0);
+    }
+    flush_ok(s); /* never refused by the checkpointer */
+  }
+  c.stop = true;
+  assert_int_equal(pthread_join(th, NULL), 0);
+  assert_int_equal(c.errors, 0);
+  assert_true(c.runs > 0);
+  assert_true(c.wal_pages > 0);
+  int64_t pages = -1;
+  assert_int_equal(store_checkpoint(path, &pages), 0);
+  assert_true(pages > 0);
+  assert_int_equal(stat(path, &sb), 0);
+  assert_true(sb.st_size > empty_size + 100 * 1024); /* the rows reached the database file */
+  assert_int_equal(q64(s, "SELECT count(*) FROM probes"), 5000);
+  assert_int_equal(q64(s, "PRAGMA wal_autocheckpoint"), 0);
+  store_free(s);
+  assert_int_equal(store_checkpoint("/nonexistent/claudemon.db", NULL), UTIL_EIO);
+  struct store *ro = open_ro(path);
+  assert_int_equal(q64(ro, "SELECT sum(n_ok) FROM rollups_recent"), 5000);
+  assert_int_equal(
+      q64(ro, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check = 'ok'"), 1);
+  store_free(ro);
+  free(path);
+}
+
 /* ---- Retention and roll-ups ------------------------------------------------------------- */
 
 static void test_retention(void **state) {
@@ -587,7 +694,7 @@ static void test_retention(void **state) {
   assert_int_equal(
       store_enqueue_transition(s, "a", now - 300 * DAY_MS, CAUSE_OK, CAUSE_AUTH_INVALID, &ev), 0);
   flush_ok(s);
-  assert_int_equal(q64(s, "SELECT count(*) FROM rollups"), 6);
+  assert_int_equal(q64(s, "SELECT count(*) FROM rollups_recent"), 6);
 
   struct store_retention ret = {.probes_ms = 14 * DAY_MS, .rollups_ms = 400 * DAY_MS};
   bool more = true;
@@ -604,8 +711,9 @@ static void test_retention(void **state) {
   assert_true(calls >= 5); /* 30 old rows at 7 per call */
   assert_int_equal(q64(s, "SELECT count(*) FROM probes"), 15);
   assert_int_equal(q64(s, "SELECT count(*) FROM probes WHERE request_id='old'"), 0);
-  /* Roll-ups and transitions outlive the raw rows. */
+  /* Roll-ups (merged into the long table meanwhile) and transitions outlive the raw rows. */
   assert_int_equal(q64(s, "SELECT count(*) FROM rollups"), 6);
+  assert_int_equal(q64(s, "SELECT count(*) FROM rollups_recent"), 0);
   assert_int_equal(q64(s, "SELECT sum(n_ok) FROM rollups"), 45);
   assert_int_equal(q64(s, "SELECT count(*) FROM key_transitions"), 1);
 
@@ -647,8 +755,10 @@ static void test_rollups(void **state) {
   store_enqueue_probe(s, "prod", &r);
   flush_ok(s);
 
-  assert_int_equal(q64(s, "SELECT count(*) FROM rollups"), 3);
-  const char *w = "FROM rollups WHERE kind='models' AND hour=1795852800000";
+  /* The hours being written live in rollups_recent until store_maintain merges them. */
+  assert_int_equal(q64(s, "SELECT count(*) FROM rollups_recent"), 3);
+  assert_int_equal(q64(s, "SELECT count(*) FROM rollups"), 0);
+  const char *w = "FROM rollups_recent WHERE kind='models' AND hour=1795852800000";
   char *sql;
 #define ROLLUP_EQ(col, v)                                                                          \
   sql = xasprintf("SELECT " col " %s", w);                                                         \
@@ -666,10 +776,27 @@ static void test_rollups(void **state) {
   ROLLUP_EQ("lat_gt_10s", 1);
   ROLLUP_EQ("lat_le_1s", 0);
 #undef ROLLUP_EQ
-  assert_int_equal(q64(s, "SELECT n_network FROM rollups WHERE hour=1795856400000"), 1);
-  assert_int_equal(q64(s, "SELECT latency_n FROM rollups WHERE hour=1795856400000"), 0);
-  assert_int_equal(q64(s, "SELECT tokens_in FROM rollups WHERE kind='messages'"), 8);
-  assert_int_equal(q64(s, "SELECT tokens_out FROM rollups WHERE kind='messages'"), 1);
+  assert_int_equal(q64(s, "SELECT n_network FROM rollups_recent WHERE hour=1795856400000"), 1);
+  assert_int_equal(q64(s, "SELECT latency_n FROM rollups_recent WHERE hour=1795856400000"), 0);
+  assert_int_equal(q64(s, "SELECT tokens_in FROM rollups_recent WHERE kind='messages'"), 8);
+  assert_int_equal(q64(s, "SELECT tokens_out FROM rollups_recent WHERE kind='messages'"), 1);
+
+  /* At 09:30 nothing is finished yet (08:00 is the previous hour); at 10:30 08:00 is. */
+  struct store_retention keep = {0, 0};
+  bool more = true;
+  assert_int_equal(store_maintain(s, h + 90 * MIN_MS, &keep, &more), 0);
+  assert_false(more);
+  assert_int_equal(q64(s, "SELECT count(*) FROM rollups"), 0);
+  assert_int_equal(store_maintain(s, h + 150 * MIN_MS, &keep, &more), 0);
+  assert_int_equal(q64(s, "SELECT count(*) FROM rollups"), 2);
+  assert_int_equal(q64(s, "SELECT count(*) FROM rollups_recent"), 1); /* 09:00 */
+  assert_int_equal(q64(s, "SELECT latency_sum_us FROM rollups WHERE kind='models'"),
+                   50000 + 300000 + 12000000 + 3000000);
+  /* A late probe of 08:00 (a backlog flushed after an outage) lands in rollups_recent: the
+   * reader adds both tables up, and the next merge adds it to the merged row. */
+  probe(&r, PROBE_MODELS, CAUSE_RATE_LIMITED, h + 30 * MIN_MS, 429, "late", 20.0);
+  store_enqueue_probe(s, "prod", &r);
+  flush_ok(s);
   assert_int_equal(q64(s, "SELECT count(*) FROM probes WHERE transport='dns' AND curl_code=6 AND "
                           "curl_error LIKE 'Could not resolve%' AND http_status IS NULL"),
                    1);
@@ -682,16 +809,22 @@ static void test_rollups(void **state) {
   const cJSON *h0 = cJSON_GetArrayItem(hours, 1); /* 08:00 models (after messages) */
   assert_string_equal(jstr(h0, "hour"), "2026-11-28T08:00:00Z");
   assert_string_equal(jstr(h0, "probe"), "models");
-  assert_int_equal((int)jnum(h0, "probes"), 4);
+  assert_int_equal((int)jnum(h0, "probes"), 5);
   const cJSON *causes = cJSON_GetObjectItemCaseSensitive(h0, "causes");
   assert_int_equal((int)jnum(causes, "ok"), 3);
   assert_int_equal((int)jnum(causes, "auth_invalid"), 1);
+  assert_int_equal((int)jnum(causes, "rate_limited"), 1);
   assert_null(cJSON_GetObjectItemCaseSensitive(causes, "network"));
-  assert_true(jnum(h0, "latency_max_seconds") == 12.0);
+  assert_true(jnum(h0, "latency_max_seconds") == 20.0);
   assert_int_equal(cJSON_GetArraySize(jarr(h0, "latency_buckets")), 8);
   const cJSON *h1 = cJSON_GetArrayItem(hours, 2);
   assert_true(jnull(h1, "latency_avg_seconds"));
   cJSON_Delete(doc);
+  assert_int_equal(store_maintain(s, h + 150 * MIN_MS, &keep, &more), 0);
+  assert_int_equal(q64(s, "SELECT count(*) FROM rollups"), 2);
+  assert_int_equal(q64(s, "SELECT n_rate_limited FROM rollups WHERE kind='models'"), 1);
+  assert_int_equal(q64(s, "SELECT latency_max_us FROM rollups WHERE kind='models'"), 20000000);
+  assert_int_equal(q64(s, "SELECT n_ok FROM rollups WHERE kind='models'"), 3);
   q.key = "nobody";
   assert_int_equal(store_key_rollups(s, &q, &doc), UTIL_ENOENT);
   store_free(s);
@@ -1360,9 +1493,11 @@ int main(void) {
       cmocka_unit_test(test_batch_write),
       cmocka_unit_test(test_busy_database),
       cmocka_unit_test(test_readonly_file),
+      cmocka_unit_test(test_full_database),
       cmocka_unit_test(test_vanished_file),
       cmocka_unit_test(test_queue_bound),
       cmocka_unit_test(test_invalid_arguments),
+      cmocka_unit_test(test_checkpoint_off_the_loop),
       cmocka_unit_test(test_retention),
       cmocka_unit_test(test_rollups),
       cmocka_unit_test(test_history_json),
