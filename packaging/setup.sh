@@ -4,14 +4,16 @@
 # prints nothing. Run as root (or through sudo when it is available).
 #
 #   packaging/setup.sh          build + run dependencies
-#   packaging/setup.sh --test   ... plus what the test suite uses (Prometheus tools, python)
+#   packaging/setup.sh --test   ... plus what the test suite uses (Prometheus tools, python,
+#                               systemd-analyze, dpkg-shlibdeps, groff for the packaging tests)
 set -eu
 
 build_pkgs="gcc make cmake pkg-config ca-certificates
   libuv1-dev libcurl4-openssl-dev libcjson-dev libsqlite3-dev libyaml-dev
   libmicrohttpd-dev libsystemd-dev libssl-dev"
 test_pkgs="libcmocka-dev python3 python3-prometheus-client python3-yaml prometheus
-  prometheus-alertmanager sqlite3 curl procps valgrind openssl"
+  prometheus-alertmanager sqlite3 curl procps valgrind openssl
+  systemd dpkg-dev groff-base"
 
 pkgs=$build_pkgs
 [ "${1:-}" = "--test" ] && pkgs="$pkgs $test_pkgs"
