@@ -45,6 +45,7 @@
 #define DAEMON_JUDGE_IDLE_MS 10000
 #define DAEMON_ALERT_TICK_MS 1000
 #define DAEMON_MAINTAIN_MS 60000
+#define DAEMON_CHECKPOINT_MS 10000
 #define DAEMON_READY_MAX_MS 30000
 #define DAEMON_STOP_GRACE_MS 2000
 #define DAEMON_HEADROOM_LOW 0.1
@@ -113,7 +114,11 @@ struct daemon {
   struct log_complaint store_complaint;
 
   uv_timer_t flush_timer, judge_timer, status_timer, alert_timer, maintain_timer, ready_timer,
-      stop_timer, watchdog_timer;
+      stop_timer, watchdog_timer, checkpoint_timer;
+  uv_work_t checkpoint_work;  /* WAL checkpoints (the only fsync) run on a libuv worker */
+  bool checkpoint_busy;
+  int checkpoint_rc;
+  char *db_path;              /* the worker's own copy: a reload may free cfg meanwhile */
   uv_signal_t sig_term, sig_int, sig_hup;
   size_t open_handles;
 };
@@ -684,6 +689,31 @@ static void on_maintain_timer(uv_timer_t *t) {
   if (more) uv_timer_start(&d->maintain_timer, on_maintain_timer, 1000, DAEMON_MAINTAIN_MS);
 }
 
+/* A WAL checkpoint copies committed pages into the database file and fsyncs: the one slow
+ * step of SQLite in WAL mode with synchronous=NORMAL. It runs on a libuv worker thread with
+ * its own connection (store_checkpoint), so the loop never waits for a disk. */
+static void checkpoint_run(uv_work_t *w) {
+  struct daemon *d = w->data;
+  int64_t pages = 0;
+  d->checkpoint_rc = store_checkpoint(d->db_path, &pages);
+}
+
+static void checkpoint_done(uv_work_t *w, int status) {
+  struct daemon *d = w->data;
+  (void)status;
+  d->checkpoint_busy = false;
+  if (d->checkpoint_rc != 0 && d->checkpoint_rc != UTIL_EDBBUSY)
+    log_debug("checkpoint failed", "error=%s", log_q(util_strerror(d->checkpoint_rc)));
+}
+
+static void on_checkpoint_timer(uv_timer_t *t) {
+  struct daemon *d = t->data;
+  if (d->checkpoint_busy || d->stopping) return;
+  d->checkpoint_work.data = d;
+  if (uv_queue_work(&d->loop, &d->checkpoint_work, checkpoint_run, checkpoint_done) == 0)
+    d->checkpoint_busy = true;
+}
+
 /* ---- HTTP API --------------------------------------------------------------------------- */
 
 static void json_response(struct httpd_response *res, cJSON *doc, int status) {
@@ -910,6 +940,7 @@ static void finish_stop(struct daemon *d) {
   close_handle(d, &d->ready_timer);
   close_handle(d, &d->stop_timer);
   close_handle(d, &d->watchdog_timer);
+  close_handle(d, &d->checkpoint_timer);
   close_handle(d, &d->sig_term);
   close_handle(d, &d->sig_int);
   close_handle(d, &d->sig_hup);
@@ -947,6 +978,7 @@ static void begin_stop(struct daemon *d, const char *why) {
   uv_timer_stop(&d->maintain_timer);
   uv_timer_stop(&d->ready_timer);
   uv_timer_stop(&d->watchdog_timer);
+  uv_timer_stop(&d->checkpoint_timer);
   d->open_handles++;
   sched_close(d->sched, sched_closed, d);
   d->sched = NULL;
@@ -1209,6 +1241,8 @@ static int daemon_start(struct daemon *d) {
 
   struct store_options so;
   store_options_init(&so);
+  so.checkpoint_pages = 0; /* checkpoints run off the loop: on_checkpoint_timer */
+  d->db_path = xstrdup(c->database);
   rc = store_open(c->database, &so, &d->store, why, sizeof(why));
   if (rc != 0) {
     log_error("cannot open the database", "path=%s reason=%s", log_q(c->database), log_q(why));
@@ -1339,10 +1373,13 @@ static int daemon_start(struct daemon *d) {
   timer_init(d, &d->ready_timer);
   timer_init(d, &d->stop_timer);
   timer_init(d, &d->watchdog_timer);
+  timer_init(d, &d->checkpoint_timer);
   uv_timer_start(&d->flush_timer, on_flush_timer, DAEMON_FLUSH_MS, DAEMON_FLUSH_MS);
   uv_timer_start(&d->judge_timer, on_judge_timer, DAEMON_JUDGE_MS, DAEMON_JUDGE_MS);
   uv_timer_start(&d->alert_timer, on_alert_timer, DAEMON_ALERT_TICK_MS, DAEMON_ALERT_TICK_MS);
   uv_timer_start(&d->maintain_timer, on_maintain_timer, DAEMON_MAINTAIN_MS, DAEMON_MAINTAIN_MS);
+  uv_timer_start(&d->checkpoint_timer, on_checkpoint_timer, DAEMON_CHECKPOINT_MS,
+                 DAEMON_CHECKPOINT_MS);
   uv_timer_start(&d->ready_timer, on_ready_timer, DAEMON_READY_MAX_MS, 0);
   if (c->status_page.enabled)
     uv_timer_start(&d->status_timer, on_status_timer, 0, (uint64_t)c->status_page.interval_ms);
@@ -1421,6 +1458,7 @@ int daemon_run(struct config *cfg, const char *config_path) {
   for (size_t i = 0; i < d->cfg->n_keys; i++)
     config_secret_free(d->secrets[i]);
   config_free(d->owned_cfg);
+  free(d->db_path);
   log_clear_secrets();
   free(d->secrets);
   free(d->why);
