@@ -751,6 +751,16 @@ static bool get_string_list(struct parser *p, const yaml_node_t *n, const char *
 
 /* ---- secrets named by the config ---------------------------------------------------------- */
 
+/* in_credentials_dir: systemd's LoadCredential= files live under $CREDENTIALS_DIRECTORY
+ * (/run/credentials/UNIT/), readable by the service through an ACL that stat shows as group
+ * read: their mode is systemd's business, not a misconfiguration. */
+static bool in_credentials_dir(const char *file) {
+  const char *dir = getenv("CREDENTIALS_DIRECTORY");
+  size_t n = dir ? strlen(dir) : 0;
+  if (n && strncmp(file, dir, n) == 0 && file[n] == '/') return true;
+  return strncmp(file, "/run/credentials/", 17) == 0;
+}
+
 /* warn_secret_file warns when a file that holds a secret cannot be read or is open to
  * group or others. It names the file, never reads its content. */
 static void warn_secret_file(struct parser *p, const yaml_node_t *n, const char *owner,
@@ -765,7 +775,7 @@ static void warn_secret_file(struct parser *p, const yaml_node_t *n, const char 
     unsigned mode = (unsigned)(st.st_mode & 07777);
     if (!S_ISREG(st.st_mode))
       pwarn(p, n, "%s: %s %s is not a regular file", owner, kind, file);
-    else if (st.st_mode & (S_IRGRP | S_IROTH))
+    else if ((st.st_mode & (S_IRGRP | S_IROTH)) && !in_credentials_dir(file))
       pwarn(p, n, "%s: %s %s is readable by group or others (mode %04o): run chmod 600 on it",
             owner, kind, file, mode);
     else if (st.st_mode & (S_IWGRP | S_IWOTH))

@@ -658,6 +658,15 @@ static void test_warnings(void **state) {
   no_message_holds(fake_key); /* the file's content is never shown */
   config_free(c);
   free(text);
+
+  /* systemd's credentials (LoadCredential=) are group-readable through an ACL: no warning. */
+  setenv("CREDENTIALS_DIRECTORY", tmpdir, 1);
+  text = xasprintf("keys:\n  - { name: cred, key_file: %s }\n", loose);
+  c = accepted(text);
+  assert_int_equal(diag.n_warnings, 0);
+  config_free(c);
+  free(text);
+  unsetenv("CREDENTIALS_DIRECTORY");
   unlink(loose);
   unlink(tight);
   free(loose);
