@@ -13,7 +13,7 @@ build_pkgs="gcc make cmake pkg-config ca-certificates
   libmicrohttpd-dev libsystemd-dev libssl-dev"
 test_pkgs="libcmocka-dev python3 python3-prometheus-client python3-yaml prometheus
   prometheus-alertmanager sqlite3 curl procps valgrind openssl
-  systemd dpkg-dev groff-base"
+  systemd dpkg-dev groff-base man-db"
 
 pkgs=$build_pkgs
 [ "${1:-}" = "--test" ] && pkgs="$pkgs $test_pkgs"
