@@ -174,7 +174,7 @@ void classify_params_default(struct classify_params *p) {
   p->window = 5;
   p->recover_after = 2;
   p->quorum = 0.5;
-  p->mismatch_after_ms = 10 * 60 * 1000;
+  p->mismatch_after_ms = 10LL * 60 * 1000;
   p->once = false;
 }
 
@@ -778,7 +778,7 @@ static const char *cause_verb(enum cause c, bool plural) {
   case CAUSE_TIMEOUT:
     return plural ? "time out" : "times out";
   case CAUSE_NETWORK:
-    return plural ? "cannot reach the API" : "cannot reach the API";
+    return "cannot reach the API"; /* the same verb in the singular and the plural */
   default:
     return plural ? "get answers claudemon does not recognise"
                   : "gets an answer claudemon does not recognise";
@@ -909,7 +909,7 @@ static void add_platform_finding(struct flist *l, const struct classifier *c,
     if (pv->incident->shortlink[0]) sb_printf(&b, ", %s", pv->incident->shortlink);
     sb_printf(&b, ")");
     if (!pv->reachable) sb_printf(&b, " at its last successful poll %s ago", age);
-  } else if (cause == CAUSE_INCIDENT) {
+  } else if (cause == CAUSE_INCIDENT && pv->bad) { /* confirms: an incident or a bad component */
     util_copy(f->incident_name, sizeof(f->incident_name), pv->bad->name);
     f->impact = component_impact(pv->bad->status);
     sb_printf(&b, "The status page %s %s as %s", pv->reachable ? "shows" : "showed", pv->bad->name,

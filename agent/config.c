@@ -28,8 +28,8 @@
 #include <unistd.h>
 #include <yaml.h>
 
-#define CONFIG_MAX_FILE_BYTES (16 * 1024 * 1024)
-#define CONFIG_MAX_SECRET_BYTES (64 * 1024)
+#define CONFIG_MAX_FILE_BYTES ((size_t)16 * 1024 * 1024)
+#define CONFIG_MAX_SECRET_BYTES ((size_t)64 * 1024)
 #define CONFIG_MAX_MESSAGES 100 /* per list; the rest are counted, not kept */
 #define CONFIG_EMBEDDED_NAME "<embedded>"
 #define CONFIG_EMBEDDED_LABEL "default config" /* how messages name the embedded config */
@@ -413,7 +413,7 @@ static bool check_map(struct parser *p, const yaml_node_t *n, const char *path, 
     }
     const char *name = scalar(k);
     size_t idx = 0;
-    while (fields[idx] && strcmp(fields[idx], name))
+    while (fields[idx] && strcmp(fields[idx], name) != 0)
       idx++;
     if (fields[idx]) {
       if (idx < UTIL_ARRAY_LEN(first_line) && first_line[idx])
@@ -866,7 +866,7 @@ static void parse_api(struct parser *p, const yaml_node_t *n) {
   get_int32(p, map_get(p, n, "max_host_connections"), "api.max_host_connections", 1, 10000,
             &c->api.max_host_connections);
   get_duration(p, map_get(p, n, "min_interval"), "api.min_interval", 1, &c->api.min_interval_ms);
-  get_int(p, map_get(p, n, "max_body_bytes"), "api.max_body_bytes", 1024, 64 * 1024 * 1024,
+  get_int(p, map_get(p, n, "max_body_bytes"), "api.max_body_bytes", 1024, 64LL * 1024 * 1024,
           &c->api.max_body_bytes);
 }
 
@@ -921,9 +921,9 @@ static void parse_retention(struct parser *p, const yaml_node_t *n) {
   static const char *const fields[] = {"probes", "rollups", NULL};
   struct config *c = p->c;
   if (!check_map(p, n, "retention", SEC_RETENTION, fields)) return;
-  get_duration(p, map_get(p, n, "probes"), "retention.probes", 3600 * 1000,
+  get_duration(p, map_get(p, n, "probes"), "retention.probes", 3600LL * 1000,
                &c->retention.probes_ms);
-  get_duration(p, map_get(p, n, "rollups"), "retention.rollups", 3600 * 1000,
+  get_duration(p, map_get(p, n, "rollups"), "retention.rollups", 3600LL * 1000,
                &c->retention.rollups_ms);
 }
 
@@ -1003,11 +1003,11 @@ static void parse_web(struct parser *p, const yaml_node_t *n) {
 }
 
 static void probe_defaults(struct config_probe probes[PROBE__COUNT]) {
-  probes[PROBE_MODELS] = (struct config_probe){.enabled = true, .interval_ms = 60 * 1000};
+  probes[PROBE_MODELS] = (struct config_probe){.enabled = true, .interval_ms = 60LL * 1000};
   probes[PROBE_COUNT_TOKENS] = (struct config_probe){
-      .enabled = false, .interval_ms = 5 * 60 * 1000, .model = xstrdup("claude-haiku-4-5")};
+      .enabled = false, .interval_ms = 5LL * 60 * 1000, .model = xstrdup("claude-haiku-4-5")};
   probes[PROBE_MESSAGES] = (struct config_probe){
-      .enabled = false, .interval_ms = 30 * 60 * 1000, .model = xstrdup("claude-haiku-4-5")};
+      .enabled = false, .interval_ms = 30LL * 60 * 1000, .model = xstrdup("claude-haiku-4-5")};
 }
 
 static void parse_probe(struct parser *p, const yaml_node_t *n, const char *label,
@@ -1267,15 +1267,15 @@ static struct config *config_new_defaults(void) {
   c->database = xstrdup("./claudemon.db");
   c->api.base_url = xstrdup("https://api.anthropic.com");
   c->api.version = xstrdup("2023-06-01");
-  c->api.timeout_ms = 10 * 1000;
+  c->api.timeout_ms = 10LL * 1000;
   c->api.max_transfers = 64;
   c->api.max_host_connections = 8;
-  c->api.min_interval_ms = 10 * 1000;
+  c->api.min_interval_ms = 10LL * 1000;
   c->api.max_body_bytes = 65536;
   c->status_page.enabled = true;
   c->status_page.url = xstrdup("https://status.claude.com/api/v2/summary.json");
-  c->status_page.interval_ms = 60 * 1000;
-  c->status_page.timeout_ms = 10 * 1000;
+  c->status_page.interval_ms = 60LL * 1000;
+  c->status_page.timeout_ms = 10LL * 1000;
   c->status_page.components = xcalloc(1, sizeof(char *));
   c->status_page.components[0] = xstrdup("k8w3r06qmzrp");
   c->status_page.n_components = 1;
@@ -1283,10 +1283,10 @@ static struct config *config_new_defaults(void) {
   c->classifier.window = 5;
   c->classifier.recover_after = 2;
   c->classifier.quorum = 0.5;
-  c->classifier.mismatch_after_ms = 5 * 60 * 1000;
+  c->classifier.mismatch_after_ms = 5LL * 60 * 1000;
   c->retention.probes_ms = 14LL * 86400 * 1000;
   c->retention.rollups_ms = 400LL * 86400 * 1000;
-  c->alerting.resend_interval_ms = 60 * 1000;
+  c->alerting.resend_interval_ms = 60LL * 1000;
   c->metrics.per_key = CONFIG_PER_KEY_FULL;
   return c;
 }
@@ -1439,13 +1439,21 @@ static char *dir_of(const char *abs_path) {
   return xstrndup(abs_path, (size_t)(slash - abs_path));
 }
 
+/* failure_errno is errno after a call that failed, never 0: read_all's callers take 0 for
+ * success and read its buffer. (Read once: the analyzer takes each read of errno for a new
+ * value, and so saw a failure returning 0.) */
+static int failure_errno(void) {
+  int e = errno;
+  return e ? e : EIO;
+}
+
 /* read_all reads a whole file of at most max bytes into a NUL-terminated buffer. Returns 0,
  * or an errno value. */
 static int read_all(const char *path, size_t max, char **out, size_t *len) {
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0) return errno;
+  if (fd < 0) return failure_errno();
   struct stat st;
-  int e = fstat(fd, &st) < 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : 0;
+  int e = fstat(fd, &st) < 0 ? failure_errno() : S_ISDIR(st.st_mode) ? EISDIR : 0;
   if (e) {
     close(fd);
     return e;
@@ -1470,7 +1478,7 @@ static int read_all(const char *path, size_t max, char **out, size_t *len) {
     ssize_t r = read(fd, buf + n, cap - n - 1);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) {
-      e = errno;
+      e = failure_errno();
       explicit_bzero(buf, n);
       free(buf);
       close(fd);

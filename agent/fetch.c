@@ -747,10 +747,10 @@ void fetch_opts_init(struct fetch_opts *o) {
   o->max_host_connections = 8;
   o->max_total_connections = 0;
   o->maxage_conn_s = 600;
-  o->max_body_bytes = 64 * 1024;
+  o->max_body_bytes = (size_t)64 * 1024;
   o->max_headers = 64;
-  o->max_header_line = 8 * 1024;
-  o->max_header_bytes = 64 * 1024;
+  o->max_header_line = (size_t)8 * 1024;
+  o->max_header_bytes = (size_t)64 * 1024;
   o->http2 = true;
 }
 

@@ -175,7 +175,7 @@ void log_write(enum log_level level, const char *msg, const char *fields, ...) {
 bool log_complain(struct log_complaint *c, int64_t now_ms) {
   if (!c->active) {
     c->active = true;
-    c->interval_ms = 60 * 1000;
+    c->interval_ms = 60LL * 1000;
     c->next_ms = now_ms + c->interval_ms;
     c->suppressed = 0;
     return true;
@@ -185,7 +185,7 @@ bool log_complain(struct log_complaint *c, int64_t now_ms) {
     return false;
   }
   c->interval_ms *= 2;
-  if (c->interval_ms > 3600 * 1000) c->interval_ms = 3600 * 1000;
+  if (c->interval_ms > 3600LL * 1000) c->interval_ms = 3600LL * 1000;
   c->next_ms = now_ms + c->interval_ms;
   c->suppressed = 0;
   return true;

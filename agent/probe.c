@@ -33,6 +33,9 @@
 
 /* ---- JSON helpers: a field of the wrong type is treated as absent --------------------- */
 
+/* cJSON_Is*(NULL) is false; the explicit `v &&` below is for the static analyzer, which
+ * cannot see into cJSON and otherwise reports a NULL dereference. */
+
 static const cJSON *json_object(const cJSON *o, const char *name) {
   const cJSON *v = cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, name) : NULL;
   return cJSON_IsObject(v) ? v : NULL;
@@ -40,7 +43,7 @@ static const cJSON *json_object(const cJSON *o, const char *name) {
 
 static const char *json_string(const cJSON *o, const char *name) {
   const cJSON *v = cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, name) : NULL;
-  return cJSON_IsString(v) && v->valuestring ? v->valuestring : NULL;
+  return v && cJSON_IsString(v) && v->valuestring ? v->valuestring : NULL;
 }
 
 static bool json_has_array(const cJSON *o, const char *name) {
@@ -51,7 +54,7 @@ static bool json_has_array(const cJSON *o, const char *name) {
 /* json_count reads a non-negative whole number (a token count). */
 static bool json_count(const cJSON *o, const char *name, int64_t *out) {
   const cJSON *v = cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, name) : NULL;
-  if (!cJSON_IsNumber(v)) return false;
+  if (!v || !cJSON_IsNumber(v)) return false;
   double d = v->valuedouble;
   if (!isfinite(d) || d < 0 || d > 9.0e15 || floor(d) != d) return false;
   *out = (int64_t)d;

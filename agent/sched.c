@@ -143,6 +143,7 @@ static void heap_down(struct sched *s, size_t i) {
 static void heap_push(struct sched *s, struct sched_entry *e) {
   if (s->heap_n == s->heap_cap) {
     s->heap_cap = s->heap_cap ? s->heap_cap * 2 : 64;
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): the element is a pointer, as wanted */
     s->heap = xrealloc(s->heap, s->heap_cap * sizeof(*s->heap));
   }
   heap_set(s, s->heap_n++, e);

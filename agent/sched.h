@@ -33,7 +33,7 @@ struct sched;
 /* Backoff: at most 2^3 = 8 times the interval, and at most 10 min (unless the interval
  * itself is longer). */
 #define SCHED_BACKOFF_MAX_LEVEL 3
-#define SCHED_BACKOFF_CAP_MS (10 * 60 * 1000)
+#define SCHED_BACKOFF_CAP_MS (10LL * 60 * 1000)
 /* A retry-after beyond this is taken as this (a broken or hostile header must not stop
  * probing for days). */
 #define SCHED_RETRY_AFTER_MAX_S 3600

@@ -734,11 +734,14 @@ static struct id_ref *incident_index(const struct status_incident *v, size_t n, 
 static void component_change(struct diff *d, enum statuspage_change_kind kind,
                              const struct status_component *c, const struct status_component *from,
                              const struct status_component *to) {
+  /* c is never NULL, but `to` may be c itself: the analyzer, seeing `to` tested, took c
+   * for possibly NULL too. Reading c first settles it. */
+  bool watched = c->watched;
   struct statuspage_change *ch = diff_add(d, kind, to ? to->updated_ms : -1);
   if (!ch) return;
   util_copy(ch->id, sizeof(ch->id), c->id);
   util_copy(ch->name, sizeof(ch->name), c->name);
-  ch->watched = c->watched;
+  ch->watched = watched;
   if (from) ch->from = from->status;
   if (to) ch->to = to->status;
 }

@@ -214,7 +214,8 @@ int util_parse_time(const char *s, int64_t *unix_ms) {
   int doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
   int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
   int64_t days = (int64_t)era * 146097 + doe - 719468;
-  int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec - (int64_t)offset_min * 60;
+  int64_t secs =
+      days * 86400 + (int64_t)h * 3600 + (int64_t)mi * 60 + sec - (int64_t)offset_min * 60;
   *unix_ms = secs * 1000 + ms;
   return 0;
 }
@@ -231,11 +232,11 @@ int util_parse_duration(const char *s, int64_t *ms) {
   else if (strcmp(end, "s") == 0)
     unit = 1000;
   else if (strcmp(end, "m") == 0)
-    unit = 60 * 1000;
+    unit = 60LL * 1000;
   else if (strcmp(end, "h") == 0)
-    unit = 3600 * 1000;
+    unit = 3600LL * 1000;
   else if (strcmp(end, "d") == 0)
-    unit = 86400 * 1000;
+    unit = 86400LL * 1000;
   else
     return UTIL_EPARSE;
   if (v > (unsigned long long)(INT64_MAX / unit)) return UTIL_ERANGE;
@@ -275,7 +276,7 @@ void util_sha256_hex(const void *data, size_t len, char out[65]) {
   unsigned int mdlen = 0;
   static const char hex[] = "0123456789abcdef";
   if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32) abort();
-  for (int i = 0; i < 32; i++) {
+  for (size_t i = 0; i < 32; i++) {
     out[2 * i] = hex[md[i] >> 4];
     out[2 * i + 1] = hex[md[i] & 15];
   }

@@ -599,6 +599,7 @@ static void tick(struct alerts *a, int64_t now_ms) {
 static void push(struct alert ***v, size_t *n, size_t *cap, struct alert *al) {
   if (*n == *cap) {
     *cap = *cap ? 2 * *cap : 16;
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): the element is a pointer, as wanted */
     *v = xrealloc(*v, *cap * sizeof(**v));
   }
   (*v)[(*n)++] = al;
@@ -876,7 +877,7 @@ void alerts_hmac_sha256_hex(const char *secret, const void *body, size_t len, ch
   unsigned int mdlen = 0;
   if (!HMAC(EVP_sha256(), secret, (int)strlen(secret), body, len, md, &mdlen) || mdlen != 32)
     abort(); /* only when OpenSSL cannot allocate */
-  for (int i = 0; i < 32; i++) {
+  for (size_t i = 0; i < 32; i++) {
     out[2 * i] = hex[md[i] >> 4];
     out[2 * i + 1] = hex[md[i] & 15];
   }
@@ -1052,6 +1053,7 @@ void alerts_restore(struct alerts *a, const struct alert_record *r, size_t n) {
     a->v[i]->seen = false;
   for (size_t i = 0; i < before; i++)
     a->v[i]->seen = true;
+  /* NOLINTNEXTLINE(bugprone-sizeof-expression): the element is a pointer, as wanted */
   qsort(a->v, a->n, sizeof(*a->v), alert_ptr_cmp);
   size_t o = 0;
   for (size_t i = 0; i < a->n; i++) {

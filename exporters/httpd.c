@@ -30,8 +30,8 @@
 
 #define HTTPD_DEFAULT_TIMEOUT_S 10
 #define HTTPD_DEFAULT_CONN_LIMIT 256
-#define HTTPD_DEFAULT_MEMORY_LIMIT (32 * 1024)
-#define HTTPD_TLS_FILE_MAX (1024 * 1024)
+#define HTTPD_DEFAULT_MEMORY_LIMIT ((size_t)32 * 1024)
+#define HTTPD_TLS_FILE_MAX ((off_t)1024 * 1024)
 #define HTTPD_REALM "claudemon"
 #define HTTPD_TEXT "text/plain; charset=utf-8"
 
@@ -461,11 +461,15 @@ static void httpd_free(struct httpd *h) {
   for (size_t i = 0; i < h->n_routes; i++)
     free(h->routes[i].path);
   free(h->routes);
-  while (h->conns) {
-    struct httpd_conn *c = h->conns;
-    conn_unlink(h, c);
+  /* MHD_stop_daemon() has closed every connection by now, so the list is normally empty.
+   * Walked with a saved next, not popped through conn_unlink(): the analyzer cannot see
+   * that the head's prev is NULL and reported a use after free on the popping loop. */
+  for (struct httpd_conn *c = h->conns, *next; c; c = next) {
+    next = c->next;
     free(c);
   }
+  h->conns = NULL;
+  h->n_conns = 0;
   if (h->tls_key) {
     wipe(h->tls_key, strlen(h->tls_key));
     free(h->tls_key);

@@ -499,7 +499,9 @@ void metrics_status(struct metrics *m, const struct status_snapshot *s) {
   if (watched) m->components = xcalloc(watched, sizeof(*m->components));
   for (size_t i = 0; i < s->n_components; i++) {
     const struct status_component *c = &s->components[i];
-    if (!c->watched) continue;
+    /* The bound holds by the count above; it is here for the analyzer, which cannot tell
+     * that both loops see the same flags. */
+    if (!c->watched || m->n_components >= watched) continue;
     /* Text from outside: sanitised (control characters, invalid UTF-8) before escaping. */
     char id[MODEL_SP_ID_MAX], name[MODEL_SP_NAME_MAX];
     util_sanitize(id, sizeof(id), c->id, strnlen(c->id, sizeof(c->id)));

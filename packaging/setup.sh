@@ -5,7 +5,8 @@
 #
 #   packaging/setup.sh          build + run dependencies
 #   packaging/setup.sh --test   ... plus what the test suite uses (Prometheus tools, python,
-#                               systemd-analyze, dpkg-shlibdeps, groff for the packaging tests)
+#                               systemd-analyze, dpkg-shlibdeps, groff for the packaging tests,
+#                               clang-tidy and cppcheck for tests/lint.sh)
 set -eu
 
 build_pkgs="gcc make cmake pkg-config ca-certificates
@@ -13,7 +14,7 @@ build_pkgs="gcc make cmake pkg-config ca-certificates
   libmicrohttpd-dev libsystemd-dev libssl-dev"
 test_pkgs="libcmocka-dev python3 python3-prometheus-client python3-yaml prometheus
   prometheus-alertmanager sqlite3 curl procps valgrind openssl
-  systemd dpkg-dev groff-base man-db"
+  systemd dpkg-dev groff-base man-db clang-tidy cppcheck"
 
 pkgs=$build_pkgs
 [ "${1:-}" = "--test" ] && pkgs="$pkgs $test_pkgs"

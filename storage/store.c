@@ -2253,7 +2253,9 @@ static void match_lead(struct inc_row *inc, size_t n_inc, struct verdict_row *ve
     cJSON_AddNumberToObject(inc[i].json, "lead_seconds", (double)(inc[i].created - v->at) / 1000.0);
   }
   for (size_t k = 0; k < n_ver; k++) {
-    if (ver[k].incident < 0) {
+    /* incident is -1 or an index set above; the bound is only for the analyzer, which
+     * cannot see that every verdict read back from SQLite starts at -1. */
+    if (ver[k].incident < 0 || (size_t)ver[k].incident >= n_inc) {
       cJSON_AddNullToObject(ver[k].json, "incident_id");
       cJSON_AddNullToObject(ver[k].json, "lead_seconds");
       continue;
