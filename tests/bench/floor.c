@@ -1,0 +1,214 @@
+/* floor.c — the libcurl floor of the probe benchmark: a program that does nothing but the
+ * requests claudemon's `models` probe sends (GET /v1/models?limit=1 with x-api-key,
+ * anthropic-version and content-type, Accept-Encoding as claudemon asks), one easy handle
+ * per key, all on one curl multi handle whose connection cache is capped like claudemon's
+ * (CURLMOPT_MAX_HOST_CONNECTIONS), driven by a curl_multi_poll() loop. No classifier, no
+ * storage, no metrics, no event library: whatever claudemon spends above this program is
+ * the price of being a monitoring agent rather than a request loop.
+ *
+ * Keys are spread evenly over the interval (key i is first due at i * interval / n) and
+ * each then runs on its own grid; a key still in flight when it is due again skips that
+ * turn (counted), as claudemon's scheduler does. It never reads a key from its arguments:
+ * they come from a file, one a line, and are never printed.
+ *
+ *   probe_floor URL KEYS_FILE INTERVAL_MS DURATION_MS [MAX_HOST_CONNECTIONS]
+ *
+ * Prints `first_rss_kb=N` once the first response is complete, then at the end (after
+ * DURATION_MS, or at SIGTERM/SIGINT) `done probes=N errors=N skipped=N vmhwm_kb=N`.
+ * tests/bench/probe_bench.py measures its CPU and memory from the outside like the other
+ * contenders. Exit 0, or 2 on bad arguments or a setup failure. */
+#include <curl/curl.h>
+
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct floor_key {
+  CURL *easy;
+  struct curl_slist *headers;
+  int64_t due_ms;     /* monotonic ms of the next run */
+  int in_flight;
+};
+
+static volatile sig_atomic_t floor_stop;
+
+static void on_signal(int sig) {
+  (void)sig;
+  floor_stop = 1;
+}
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* status_kb returns the value of a "Name:   N kB" line of /proc/self/status, or -1. */
+static long status_kb(const char *name) {
+  FILE *f = fopen("/proc/self/status", "r");
+  if (!f) return -1;
+  char line[256];
+  long v = -1;
+  size_t n = strlen(name);
+  while (fgets(line, sizeof(line), f)) {
+    if (strncmp(line, name, n) == 0 && line[n] == ':') {
+      v = strtol(line + n + 1, NULL, 10);
+      break;
+    }
+  }
+  fclose(f);
+  return v;
+}
+
+/* The body is only counted: the floor parses nothing. */
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *arg) {
+  (void)ptr;
+  (void)arg;
+  return size * nmemb;
+}
+
+/* read_keys reads one key per line; returns the count (keys in *out, owned), -1 on error. */
+static long read_keys(const char *path, char ***out) {
+  FILE *f = fopen(path, "r");
+  if (!f) return -1;
+  char **keys = NULL;
+  size_t n = 0, cap = 0;
+  char line[512];
+  while (fgets(line, sizeof(line), f)) {
+    line[strcspn(line, "\r\n")] = '\0';
+    if (!line[0]) continue;
+    if (n == cap) {
+      cap = cap ? cap * 2 : 64;
+      char **grown = realloc(keys, cap * sizeof(*keys));
+      if (!grown) abort();
+      keys = grown;
+    }
+    keys[n] = strdup(line);
+    if (!keys[n]) abort();
+    n++;
+  }
+  fclose(f);
+  *out = keys;
+  return (long)n;
+}
+
+int main(int argc, char **argv) {
+  int rc = 2;
+  char **keys = NULL;
+  long n = 0;
+  struct floor_key *k = NULL;
+  CURLM *multi = NULL;
+  if (argc < 5) {
+    fprintf(stderr, "usage: %s URL KEYS_FILE INTERVAL_MS DURATION_MS [MAX_HOST_CONNECTIONS]\n",
+            argv[0]);
+    return 2;
+  }
+  const char *url = argv[1];
+  int64_t interval = strtoll(argv[3], NULL, 10);
+  int64_t duration = strtoll(argv[4], NULL, 10);
+  long max_host = argc > 5 ? strtol(argv[5], NULL, 10) : 8;
+  n = read_keys(argv[2], &keys);
+  if (n <= 0 || interval < 1 || duration < 1 || max_host < 1) {
+    fprintf(stderr, "probe_floor: bad arguments or no keys in %s\n", argv[2]);
+    goto out;
+  }
+  signal(SIGTERM, on_signal);
+  signal(SIGINT, on_signal);
+  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) goto out;
+  multi = curl_multi_init();
+  if (!multi) goto out;
+  curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, max_host);
+  curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, max_host);
+  curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, max_host);
+
+  k = calloc((size_t)n, sizeof(*k));
+  if (!k) abort();
+  int64_t start = now_ms();
+  for (long i = 0; i < n; i++) {
+    char hdr[600];
+    snprintf(hdr, sizeof(hdr), "x-api-key: %s", keys[i]);
+    k[i].headers = curl_slist_append(NULL, hdr);
+    k[i].headers = curl_slist_append(k[i].headers, "anthropic-version: 2023-06-01");
+    k[i].headers = curl_slist_append(k[i].headers, "content-type: application/json");
+    memset(hdr, 0, sizeof(hdr));
+    k[i].easy = curl_easy_init();
+    if (!k[i].headers || !k[i].easy) goto out;
+    curl_easy_setopt(k[i].easy, CURLOPT_URL, url);
+    curl_easy_setopt(k[i].easy, CURLOPT_HTTPHEADER, k[i].headers);
+    curl_easy_setopt(k[i].easy, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(k[i].easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(k[i].easy, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(k[i].easy, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(k[i].easy, CURLOPT_PRIVATE, (void *)&k[i]);
+    k[i].due_ms = start + (int64_t)((double)i * (double)interval / (double)n);
+  }
+
+  long probes = 0, errors = 0, skipped = 0;
+  int first = 1;
+  size_t next = 0; /* keys are due in index order within each interval */
+  while (!floor_stop && now_ms() - start < duration) {
+    int64_t t = now_ms();
+    /* Start everything due; the due times are in index order on a rotating grid. */
+    for (long scanned = 0; scanned < n && k[next].due_ms <= t; scanned++) {
+      struct floor_key *e = &k[next];
+      if (e->in_flight) {
+        skipped++;
+      } else if (curl_multi_add_handle(multi, e->easy) == CURLM_OK) {
+        e->in_flight = 1;
+      }
+      e->due_ms += interval;
+      next = (next + 1) % (size_t)n;
+    }
+    int running = 0;
+    curl_multi_perform(multi, &running);
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(multi, &left))) {
+      if (m->msg != CURLMSG_DONE) continue;
+      struct floor_key *e = NULL;
+      curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&e);
+      long status = 0;
+      curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &status);
+      if (m->data.result != CURLE_OK || status != 200) errors++;
+      probes++;
+      curl_multi_remove_handle(multi, m->easy_handle);
+      if (e) e->in_flight = 0;
+      if (first) {
+        first = 0;
+        printf("first_rss_kb=%ld\n", status_kb("VmRSS"));
+        fflush(stdout);
+      }
+    }
+    int64_t wait = k[next].due_ms - now_ms();
+    if (wait > 1000) wait = 1000;
+    if (wait < 0) wait = 0;
+    curl_multi_poll(multi, NULL, 0, (int)wait, NULL);
+  }
+  printf("done probes=%ld errors=%ld skipped=%ld vmhwm_kb=%ld\n", probes, errors, skipped,
+         status_kb("VmHWM"));
+  fflush(stdout);
+  rc = 0;
+
+out:
+  if (k) {
+    for (long i = 0; i < n; i++) {
+      if (k[i].easy) {
+        if (multi && k[i].in_flight) curl_multi_remove_handle(multi, k[i].easy);
+        curl_easy_cleanup(k[i].easy);
+      }
+      curl_slist_free_all(k[i].headers);
+    }
+    free(k);
+  }
+  if (multi) curl_multi_cleanup(multi);
+  for (long i = 0; i < n; i++) {
+    memset(keys[i], 0, strlen(keys[i]));
+    free(keys[i]);
+  }
+  free(keys);
+  curl_global_cleanup();
+  return rc;
+}
