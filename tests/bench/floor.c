@@ -8,7 +8,8 @@
  *
  * Keys are spread evenly over the interval (key i is first due at i * interval / n) and
  * each then runs on its own grid; a key still in flight when it is due again skips that
- * turn (counted), as claudemon's scheduler does. It never reads a key from its arguments:
+ * turn (counted), as claudemon's scheduler does. An easy handle and its header list exist
+ * only while a transfer runs (handles are kept in a free list for reuse), as in claudemon. It never reads a key from its arguments:
  * they come from a file, one a line, and are never printed.
  *
  *   probe_floor URL KEYS_FILE INTERVAL_MS DURATION_MS [MAX_HOST_CONNECTIONS]
@@ -27,10 +28,18 @@
 #include <time.h>
 
 struct floor_key {
+  const char *key;
+  int64_t due_ms; /* monotonic ms of the next run */
+  int in_flight;
+};
+
+/* An easy handle lives only while its transfer does (and then waits in a free list for
+ * the next one), as claudemon's do: n keys cost n small records, not n easy handles. */
+struct floor_xfer {
   CURL *easy;
   struct curl_slist *headers;
-  int64_t due_ms;     /* monotonic ms of the next run */
-  int in_flight;
+  struct floor_key *k;
+  struct floor_xfer *next_free;
 };
 
 static volatile sig_atomic_t floor_stop;
@@ -70,6 +79,13 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *arg) {
   return size * nmemb;
 }
 
+/* free_headers wipes the x-api-key line before the list goes back to the heap. */
+static void free_headers(struct curl_slist *l) {
+  for (struct curl_slist *p = l; p; p = p->next)
+    memset(p->data, 0, strlen(p->data));
+  curl_slist_free_all(l);
+}
+
 /* read_keys reads one key per line; returns the count (keys in *out, owned), -1 on error. */
 static long read_keys(const char *path, char ***out) {
   FILE *f = fopen(path, "r");
@@ -101,6 +117,7 @@ int main(int argc, char **argv) {
   long n = 0;
   struct floor_key *k = NULL;
   CURLM *multi = NULL;
+  struct floor_xfer *free_list = NULL;
   if (argc < 5) {
     fprintf(stderr, "usage: %s URL KEYS_FILE INTERVAL_MS DURATION_MS [MAX_HOST_CONNECTIONS]\n",
             argv[0]);
@@ -128,21 +145,7 @@ int main(int argc, char **argv) {
   if (!k) abort();
   int64_t start = now_ms();
   for (long i = 0; i < n; i++) {
-    char hdr[600];
-    snprintf(hdr, sizeof(hdr), "x-api-key: %s", keys[i]);
-    k[i].headers = curl_slist_append(NULL, hdr);
-    k[i].headers = curl_slist_append(k[i].headers, "anthropic-version: 2023-06-01");
-    k[i].headers = curl_slist_append(k[i].headers, "content-type: application/json");
-    memset(hdr, 0, sizeof(hdr));
-    k[i].easy = curl_easy_init();
-    if (!k[i].headers || !k[i].easy) goto out;
-    curl_easy_setopt(k[i].easy, CURLOPT_URL, url);
-    curl_easy_setopt(k[i].easy, CURLOPT_HTTPHEADER, k[i].headers);
-    curl_easy_setopt(k[i].easy, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(k[i].easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(k[i].easy, CURLOPT_TIMEOUT_MS, 10000L);
-    curl_easy_setopt(k[i].easy, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(k[i].easy, CURLOPT_PRIVATE, (void *)&k[i]);
+    k[i].key = keys[i];
     k[i].due_ms = start + (int64_t)((double)i * (double)interval / (double)n);
   }
 
@@ -156,8 +159,32 @@ int main(int argc, char **argv) {
       struct floor_key *e = &k[next];
       if (e->in_flight) {
         skipped++;
-      } else if (curl_multi_add_handle(multi, e->easy) == CURLM_OK) {
-        e->in_flight = 1;
+      } else {
+        struct floor_xfer *x = free_list;
+        if (x) {
+          free_list = x->next_free;
+        } else {
+          x = calloc(1, sizeof(*x));
+          if (!x) abort();
+          x->easy = curl_easy_init();
+          if (!x->easy) abort();
+          curl_easy_setopt(x->easy, CURLOPT_URL, url);
+          curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, on_body);
+          curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
+          curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, 10000L);
+          curl_easy_setopt(x->easy, CURLOPT_ACCEPT_ENCODING, "");
+          curl_easy_setopt(x->easy, CURLOPT_PRIVATE, (void *)x);
+        }
+        char hdr[600];
+        snprintf(hdr, sizeof(hdr), "x-api-key: %s", e->key);
+        x->headers = curl_slist_append(NULL, hdr);
+        x->headers = curl_slist_append(x->headers, "anthropic-version: 2023-06-01");
+        x->headers = curl_slist_append(x->headers, "content-type: application/json");
+        memset(hdr, 0, sizeof(hdr));
+        if (!x->headers) abort();
+        x->k = e;
+        curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->headers);
+        if (curl_multi_add_handle(multi, x->easy) == CURLM_OK) e->in_flight = 1;
       }
       e->due_ms += interval;
       next = (next + 1) % (size_t)n;
@@ -168,14 +195,21 @@ int main(int argc, char **argv) {
     int left;
     while ((m = curl_multi_info_read(multi, &left))) {
       if (m->msg != CURLMSG_DONE) continue;
-      struct floor_key *e = NULL;
-      curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&e);
+      struct floor_xfer *x = NULL;
+      curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
       long status = 0;
       curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &status);
       if (m->data.result != CURLE_OK || status != 200) errors++;
       probes++;
       curl_multi_remove_handle(multi, m->easy_handle);
-      if (e) e->in_flight = 0;
+      if (x) {
+        x->k->in_flight = 0;
+        x->k = NULL;
+        free_headers(x->headers);
+        x->headers = NULL;
+        x->next_free = free_list;
+        free_list = x;
+      }
       if (first) {
         first = 0;
         printf("first_rss_kb=%ld\n", status_kb("VmRSS"));
@@ -193,17 +227,15 @@ int main(int argc, char **argv) {
   rc = 0;
 
 out:
-  if (k) {
-    for (long i = 0; i < n; i++) {
-      if (k[i].easy) {
-        if (multi && k[i].in_flight) curl_multi_remove_handle(multi, k[i].easy);
-        curl_easy_cleanup(k[i].easy);
-      }
-      curl_slist_free_all(k[i].headers);
-    }
-    free(k);
+  /* Transfers still running at the end are dropped with the multi handle. */
+  while (free_list) {
+    struct floor_xfer *x = free_list;
+    free_list = x->next_free;
+    curl_easy_cleanup(x->easy);
+    free(x);
   }
   if (multi) curl_multi_cleanup(multi);
+  free(k);
   for (long i = 0; i < n; i++) {
     memset(keys[i], 0, strlen(keys[i]));
     free(keys[i]);
