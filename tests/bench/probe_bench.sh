@@ -2,7 +2,7 @@
 # tests/bench/probe_bench.sh — what a probe costs: claudemon against Prometheus's
 # blackbox_exporter, one curl process per probe and the libcurl floor (tests/bench/floor.c),
 # all against the fake upstream on loopback. Builds claudemon and probe_floor in a Release
-# build (build-release/, no sanitizers), installs prometheus-blackbox-exporter and curl with
+# build (build-release/, no sanitizers), installs prometheus-blackbox-exporter, curl and time with
 # apt-get when they are missing (as packaging/setup.sh does), runs tests/bench/probe_bench.py
 # (about 8 minutes on 2 cores) and writes its table to tests/bench/RESULTS.md under
 # "## Probes: claudemon vs blackbox_exporter, curl and the libcurl floor", with the date and
@@ -18,6 +18,7 @@ cd "$(dirname "$0")/../.."
 pkgs=""
 command -v prometheus-blackbox-exporter >/dev/null 2>&1 || pkgs="$pkgs prometheus-blackbox-exporter"
 command -v curl >/dev/null 2>&1 || pkgs="$pkgs curl"
+[ -x /usr/bin/time ] || pkgs="$pkgs time"
 if [ -n "$pkgs" ]; then
   SUDO=""
   if [ "$(id -u)" -ne 0 ]; then
