@@ -331,6 +331,7 @@ def run_claudemon(binary, n, plan, log, perf=None):
                 r = w.result(n / interval)
                 r["vmhwm_kb"] = proc_status_kb(pid, "VmHWM")
                 r["vmrss_kb"] = proc_status_kb(pid, "VmRSS")
+                r["rssanon_kb"] = proc_status_kb(pid, "RssAnon")
                 lag = hist_delta(histogram(m0, "claudemon_scheduler_lag_seconds"),
                                  histogram(m1, "claudemon_scheduler_lag_seconds"))
                 dur = hist_delta(histogram(m0, "claudemon_probe_duration_seconds"),
@@ -401,6 +402,7 @@ def run_floor(binary, n, plan, log):
                 r = w.result(n / interval)
                 r["vmhwm_kb"] = proc_status_kb(p.pid, "VmHWM")
                 r["vmrss_kb"] = proc_status_kb(p.pid, "VmRSS")
+                r["rssanon_kb"] = proc_status_kb(p.pid, "RssAnon")
                 r["first_rss_kb"] = first_rss
                 p.send_signal(signal.SIGTERM)
                 out, err = p.communicate(timeout=20)
@@ -534,6 +536,7 @@ def run_blackbox(binary, n, plan, log):
                 r = w.result(n / interval)
                 r["vmhwm_kb"] = proc_status_kb(p.pid, "VmHWM")
                 r["vmrss_kb"] = proc_status_kb(p.pid, "VmRSS")
+                r["rssanon_kb"] = proc_status_kb(p.pid, "RssAnon")
                 loop.close()
                 r["scrapes_ok"] = loop.ok
                 r["scrapes_failed"] = loop.failed
@@ -673,6 +676,10 @@ def render(res, machine, quick):
         out.append("| %d | %s | peak RSS MiB | %s | %s | %s | %s | %s | %s | %s |" % (
             n, iv, *(fmt(x, 1) for x in rss), ratio(rss[0], rss[1]), ratio(rss[0], rss[2]),
             ratio(rss[0], rss[3])))
+        anon = [mib(c.get("rssanon_kb")), mib(b.get("rssanon_kb")) if b else None, None,
+                mib(f.get("rssanon_kb")) if f else None]
+        out.append("| %d | %s | RssAnon MiB at the end (heap, stacks: no library text) | %s | %s | %s | %s | %s | | %s |" % (
+            n, iv, *(fmt(x, 1) for x in anon), ratio(anon[0], anon[1]), ratio(anon[0], anon[3])))
         out.append("| %d | %s | TCP connections | %s | %s | %s | %s | | | |" % (
             n, iv, *(fmt(x) for x in conns)))
         out.append("| %d | %s | probes answered / expected | %s | %s | %s | %s | | | |" % (
