@@ -6,13 +6,15 @@
  * storage, no metrics, no event library: whatever claudemon spends above this program is
  * the price of being a monitoring agent rather than a request loop.
  *
- * Keys are spread evenly over the interval (key i is first due at i * interval / n) and
- * each then runs on its own grid; a key still in flight when it is due again skips that
+ * Keys are spread as claudemon's scheduler spreads them — key i first due at
+ * frac(i * 0.618...) * min(interval, SPREAD_MS), the golden-ratio sequence of
+ * sched_spread_offset() — or, with SPREAD_MS 0, evenly over the whole interval (key i at
+ * i * interval / n); each then runs on its own grid; a key still in flight when it is due again skips that
  * turn (counted), as claudemon's scheduler does. An easy handle and its header list exist
  * only while a transfer runs (handles are kept in a free list for reuse), as in claudemon. It never reads a key from its arguments:
  * they come from a file, one a line, and are never printed.
  *
- *   probe_floor URL KEYS_FILE INTERVAL_MS DURATION_MS [MAX_HOST_CONNECTIONS]
+ *   probe_floor URL KEYS_FILE INTERVAL_MS DURATION_MS [MAX_HOST_CONNECTIONS [SPREAD_MS]]
  *
  * Prints `first_rss_kb=N` once the first response is complete, then at the end (after
  * DURATION_MS, or at SIGTERM/SIGINT) `done probes=N errors=N skipped=N vmhwm_kb=N`.
@@ -86,6 +88,11 @@ static void free_headers(struct curl_slist *l) {
   curl_slist_free_all(l);
 }
 
+static int by_due(const void *a, const void *b) {
+  const struct floor_key *x = a, *y = b;
+  return x->due_ms < y->due_ms ? -1 : x->due_ms > y->due_ms;
+}
+
 /* read_keys reads one key per line; returns the count (keys in *out, owned), -1 on error. */
 static long read_keys(const char *path, char ***out) {
   FILE *f = fopen(path, "r");
@@ -119,7 +126,8 @@ int main(int argc, char **argv) {
   CURLM *multi = NULL;
   struct floor_xfer *free_list = NULL;
   if (argc < 5) {
-    fprintf(stderr, "usage: %s URL KEYS_FILE INTERVAL_MS DURATION_MS [MAX_HOST_CONNECTIONS]\n",
+    fprintf(stderr,
+            "usage: %s URL KEYS_FILE INTERVAL_MS DURATION_MS [MAX_HOST_CONNECTIONS [SPREAD_MS]]\n",
             argv[0]);
     return 2;
   }
@@ -127,8 +135,9 @@ int main(int argc, char **argv) {
   int64_t interval = strtoll(argv[3], NULL, 10);
   int64_t duration = strtoll(argv[4], NULL, 10);
   long max_host = argc > 5 ? strtol(argv[5], NULL, 10) : 8;
+  int64_t spread = argc > 6 ? strtoll(argv[6], NULL, 10) : 0;
   n = read_keys(argv[2], &keys);
-  if (n <= 0 || interval < 1 || duration < 1 || max_host < 1) {
+  if (n <= 0 || interval < 1 || duration < 1 || max_host < 1 || spread < 0) {
     fprintf(stderr, "probe_floor: bad arguments or no keys in %s\n", argv[2]);
     goto out;
   }
@@ -144,10 +153,19 @@ int main(int argc, char **argv) {
   k = calloc((size_t)n, sizeof(*k));
   if (!k) abort();
   int64_t start = now_ms();
+  int64_t window = spread < interval ? spread : interval;
   for (long i = 0; i < n; i++) {
     k[i].key = keys[i];
-    k[i].due_ms = start + (int64_t)((double)i * (double)interval / (double)n);
+    if (spread > 0) {
+      uint64_t frac = (uint64_t)i * 0x9E3779B97F4A7C15ull; /* as sched_spread_offset() */
+      k[i].due_ms = start + (int64_t)((frac >> 32) * (uint64_t)window >> 32);
+    } else {
+      k[i].due_ms = start + (int64_t)((double)i * (double)interval / (double)n);
+    }
   }
+  /* The loop below starts keys in array order on a rotating grid: sort by first due time
+   * (phases never change, so the order holds for every round). */
+  qsort(k, (size_t)n, sizeof(*k), by_due);
 
   long probes = 0, errors = 0, skipped = 0;
   int first = 1;

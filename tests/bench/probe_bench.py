@@ -57,6 +57,9 @@ MODELS_PATH = "/v1/models?limit=1"
 VERSION = "2023-06-01"
 MAX_HOST_CONNECTIONS = 8
 BLACKBOX = "prometheus-blackbox-exporter"
+# claudemon spreads first runs over min(interval, this) and keeps each key's phase
+# (agent/sched.h); the floor is told to do the same, so both send the same pattern.
+SCHED_SPREAD_MS = 5000
 
 # (keys, interval s, warm-up s, window s). The window is a whole number of intervals:
 # claudemon spreads first runs over min(interval, 5 s) and every key keeps its phase, so
@@ -312,7 +315,12 @@ def run_claudemon(binary, n, plan, log, perf=None):
                 agent.wait_for_http(base + "/-/healthy", timeout=60)
                 pid = agent.pid
                 startup_cpu = proc_stat_cpu(pid)
-                sleep_until(t_start + warm)
+                # The first round (a burst over min(interval, 5 s)) must be over before the
+                # window opens, or the window holds more than its whole intervals.
+                up.wait_for_stats(lambda st: st["requests"]["by_endpoint"].get("models", 0) >= n,
+                                  timeout=120, message="claudemon's first round of probes")
+                first_round_s = time.monotonic() - t_start
+                sleep_until(max(t_start + warm, time.monotonic() + 1.0))
                 w = Window(pid, up)
                 m0 = harness.get_metrics(base + "/metrics", timeout=30)
                 w.begin()
@@ -345,6 +353,7 @@ def run_claudemon(binary, n, plan, log, perf=None):
                 r["claudemon_probes"] = (counter_sum(m1, "claudemon_probes_total") -
                                          counter_sum(m0, "claudemon_probes_total")) if per_key == "full" else None
                 r["startup_cpu_s"] = startup_cpu
+                r["first_round_s"] = first_round_s
                 r["per_key"] = per_key
                 if not agent.running():
                     raise RuntimeError("claudemon exited: %s" % agent.log_text()[-2000:])
@@ -389,7 +398,7 @@ def run_floor(binary, n, plan, log):
             total_ms = int((warm + window + 5) * 1000)
             t_start = time.monotonic()
             p = harness._spawn([binary, up.api_url + MODELS_PATH, str(allp), str(interval * 1000),
-                                str(total_ms), str(MAX_HOST_CONNECTIONS)],
+                                str(total_ms), str(MAX_HOST_CONNECTIONS), str(SCHED_SPREAD_MS)],
                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             try:
                 first = harness._read_line(p.stdout.fileno(), time.monotonic() + 30)

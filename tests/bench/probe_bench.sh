@@ -68,10 +68,13 @@ writes, metrics; status page off, \`per_key: minimal\` at 10,000 keys as DESIGN.
 \`api.max_host_connections: 8\`). blackbox_exporter has one module per key (its headers are
 per module) and is scraped by a Python loop, one \`/probe\` per key per interval. curl is
 one process per probe (300 probes, 30 a second). The floor (\`tests/bench/floor.c\`) is
-libcurl's multi interface and nothing else, with claudemon's connection cap. CPU is that
-of the contender's process (curl: the sum over its processes) in a measured window after a
-warm-up; peak RSS is VmHWM (curl: the median ru_maxrss of one process); connections are
-those the fake accepted over the whole run.
+libcurl's multi interface and nothing else, with claudemon's connection cap and claudemon's
+schedule (first runs spread over min(interval, 5 s), each key keeping its phase, so both
+send the same bursts; blackbox_exporter's scrapes are spread evenly, as Prometheus spreads
+targets). CPU is that of the contender's process (curl: the sum over its processes) in a
+measured window of whole intervals after the first round; peak RSS is VmHWM (curl: the
+median maxrss of one process under /usr/bin/time); RssAnon leaves out library text;
+connections are those the fake accepted over the whole run.
 
 - Date: $(date -u +%Y-%m-%dT%H:%M:%SZ)
 - Machine: $(uname -srm), ${cpu:-unknown CPU}, $(nproc) CPUs (shared with other work; load
