@@ -1,7 +1,7 @@
 /* floor.c — the libcurl floor of the probe benchmark: a program that does nothing but the
  * requests claudemon's `models` probe sends (GET /v1/models?limit=1 with x-api-key,
- * anthropic-version and content-type, Accept-Encoding as claudemon asks), one easy handle
- * per key, all on one curl multi handle whose connection cache is capped like claudemon's
+ * anthropic-version and content-type, Accept-Encoding as claudemon asks) through one curl
+ * multi handle whose connection cache is capped like claudemon's
  * (CURLMOPT_MAX_HOST_CONNECTIONS), driven by a curl_multi_poll() loop. No classifier, no
  * storage, no metrics, no event library: whatever claudemon spends above this program is
  * the price of being a monitoring agent rather than a request loop.
@@ -9,10 +9,11 @@
  * Keys are spread as claudemon's scheduler spreads them — key i first due at
  * frac(i * 0.618...) * min(interval, SPREAD_MS), the golden-ratio sequence of
  * sched_spread_offset() — or, with SPREAD_MS 0, evenly over the whole interval (key i at
- * i * interval / n); each then runs on its own grid; a key still in flight when it is due again skips that
- * turn (counted), as claudemon's scheduler does. An easy handle and its header list exist
- * only while a transfer runs (handles are kept in a free list for reuse), as in claudemon. It never reads a key from its arguments:
- * they come from a file, one a line, and are never printed.
+ * i * interval / n). Each then runs on its own grid; a key still in flight when it is due
+ * again skips that turn (counted), as in claudemon. An easy handle and its header list
+ * exist only while a transfer runs (handles wait in a free list for the next one), as in
+ * claudemon. It never takes a key from its arguments: keys come from a file, one a line,
+ * and are never printed.
  *
  *   probe_floor URL KEYS_FILE INTERVAL_MS DURATION_MS [MAX_HOST_CONNECTIONS [SPREAD_MS]]
  *
