@@ -1582,7 +1582,10 @@ static int finish_secret(char *s, bool no_spaces, const char *source, char **out
     config_secret_free(s);
     return UTIL_ESECRET;
   }
-  *out = s;
+  /* A secret read from a file sits in a buffer of 4 KiB or more, and the daemon keeps
+   * every key for its whole life: keep a copy of the right size, wipe the big one. */
+  *out = xstrndup(s, len);
+  config_secret_free(s);
   return 0;
 }
 
