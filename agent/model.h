@@ -143,12 +143,12 @@ struct ratelimit {
 
 /* Text sizes of the captured fields (truncated to fit, control characters stripped). */
 #define MODEL_ERROR_TYPE_MAX 64
-#define MODEL_ERROR_MESSAGE_MAX 512
+#define MODEL_ERROR_MESSAGE_MAX 256
 #define MODEL_ERROR_CODE_MAX 64
-#define MODEL_REQUEST_ID_MAX 96
+#define MODEL_REQUEST_ID_MAX 64
 #define MODEL_ORG_ID_MAX 80
 #define MODEL_PEER_MAX 64
-#define MODEL_CURL_ERROR_MAX 256
+#define MODEL_CURL_ERROR_MAX 160
 
 /* What one probe observed. Filled by the probe engine; cause by classify_probe(). */
 struct probe_result {

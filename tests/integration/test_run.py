@@ -141,10 +141,13 @@ class AgainstFakeUpstream(unittest.TestCase):
                 self.assertEqual(status["verdict"]["keys"], ["prod"])
                 self.assertEqual(status["vantage"], "test-rig")
                 # History over HTTP, from the store.
-                hist = json.loads(harness.http_get(
-                    self.base + "/api/v1/keys/prod/history?since=1h")[2])
-                trans = hist["keys"][0]["transitions"]
-                self.assertEqual(trans[-1]["to"], "auth_invalid")
+                # The transition reaches the database with the next flush (every 100 ms).
+                def history():
+                    doc = json.loads(harness.http_get(
+                        self.base + "/api/v1/keys/prod/history?since=1h")[2])
+                    t = doc["keys"][0]["transitions"]
+                    return t if t and t[-1]["to"] == "auth_invalid" else None
+                trans = harness.wait_until(history, 10, message="transition never stored")
                 self.assertEqual(trans[-1]["http_status"], 401)
                 # Recovery after recover_after good results.
                 up.set_key("prod", "ok")
