@@ -43,7 +43,7 @@ struct check {
   char (*why)[256];         /* per key: why the secret is unavailable */
   struct check_slot *slots; /* one per key and enabled kind */
   size_t n_slots;
-  size_t pending;           /* slots and the poll not yet finished */
+  size_t pending; /* slots and the poll not yet finished */
   bool closing;
 };
 
@@ -192,8 +192,8 @@ static void print_json(struct check *c, const struct classifier *cls, const stru
   report_time(doc, "checked_at", j->at_ms);
   cJSON *keys = cJSON_AddArrayToObject(doc, "keys");
   for (size_t i = 0; i < c->n_slots; i++)
-    cJSON_AddItemToArray(keys,
-                         report_probe_entry(c->cfg->keys[c->slots[i].key].name, &c->slots[i].result));
+    cJSON_AddItemToArray(
+        keys, report_probe_entry(c->cfg->keys[c->slots[i].key].name, &c->slots[i].result));
   if (c->cfg->status_page.enabled)
     cJSON_AddItemToObject(doc, "status_page", report_status_page(sp));
   else
@@ -294,7 +294,8 @@ int cli_check(int argc, char **argv) {
 
   struct check c = {0};
   struct config_diag diag = {0};
-  int rc = config_path ? config_load(config_path, &c.cfg, &diag) : config_load_default(&c.cfg, &diag);
+  int rc =
+      config_path ? config_load(config_path, &c.cfg, &diag) : config_load_default(&c.cfg, &diag);
   for (size_t i = 0; i < diag.n_errors; i++)
     fprintf(stderr, "%s\n", diag.errors[i]);
   for (size_t i = 0; i < diag.n_warnings; i++)

@@ -134,4 +134,3 @@ int cli_check_config(int argc, char **argv) {
   config_diag_free(&d);
   return rc == 0 ? 0 : 2;
 }
-

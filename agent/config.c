@@ -928,8 +928,9 @@ static void parse_retention(struct parser *p, const yaml_node_t *n) {
 }
 
 static void parse_alerting(struct parser *p, const yaml_node_t *n) {
-  static const char *const fields[] = {"alertmanager", "resend_interval", "hold_down",
-                                       "resolved_keep", "runbook_url", "webhook", NULL};
+  static const char *const fields[] = {
+      "alertmanager", "resend_interval", "hold_down", "resolved_keep",
+      "runbook_url",  "webhook",         NULL};
   static const char *const webhook_fields[] = {"url_env", "url_file", "hmac_secret_env",
                                                "hmac_secret_file", NULL};
   struct config *c = p->c;

@@ -46,18 +46,18 @@ struct config_secret_ref { /* a secret named by env var or file, never inline */
 };
 
 struct config {
-  char *path;          /* the file loaded (absolute), "<embedded>" for the default */
-  char *listen;        /* host:port of the HTTP server, default 127.0.0.1:9464 */
-  char *external_url;  /* base of links in alerts; default http://<listen> */
-  char *database;      /* SQLite file (absolute, or relative to the cwd for the default) */
-  char *vantage;       /* optional free text */
-  char *log_level;     /* optional: debug, info, warn, error */
+  char *path;         /* the file loaded (absolute), "<embedded>" for the default */
+  char *listen;       /* host:port of the HTTP server, default 127.0.0.1:9464 */
+  char *external_url; /* base of links in alerts; default http://<listen> */
+  char *database;     /* SQLite file (absolute, or relative to the cwd for the default) */
+  char *vantage;      /* optional free text */
+  char *log_level;    /* optional: debug, info, warn, error */
   struct {
-    char *base_url;    /* default https://api.anthropic.com */
-    char *version;     /* anthropic-version, default 2023-06-01 */
+    char *base_url; /* default https://api.anthropic.com */
+    char *version;  /* anthropic-version, default 2023-06-01 */
     int64_t timeout_ms;
-    char *proxy;       /* optional proxy URL without credentials */
-    char *proxy_user;  /* optional */
+    char *proxy;      /* optional proxy URL without credentials */
+    char *proxy_user; /* optional */
     struct config_secret_ref proxy_password;
     int max_transfers;
     int max_host_connections;
@@ -65,8 +65,8 @@ struct config {
     int64_t max_body_bytes; /* responses are cut here, default 64 KiB */
   } api;
   struct {
-    bool enabled;      /* default true */
-    char *url;         /* summary.json */
+    bool enabled; /* default true */
+    char *url;    /* summary.json */
     int64_t interval_ms;
     int64_t timeout_ms;
     char **components; /* ids or names to watch */

@@ -60,10 +60,10 @@ struct daemon_probe {
 };
 
 struct daemon_receiver {
-  char *name;  /* "alertmanager_0", "webhook": the only name that reaches metrics */
-  char *url;   /* POST target (a webhook URL is a secret: registered with the redactor) */
+  char *name; /* "alertmanager_0", "webhook": the only name that reaches metrics */
+  char *url;  /* POST target (a webhook URL is a secret: registered with the redactor) */
   bool webhook;
-  bool busy;   /* a request is in flight */
+  bool busy; /* a request is in flight */
 };
 
 struct daemon {
@@ -76,9 +76,9 @@ struct daemon {
   bool stopping;
 
   /* Per key, indexed like cfg->keys. */
-  char **secrets;              /* NULL while unavailable */
-  char (*why)[256];            /* why a secret is unavailable */
-  bool *first_done;            /* the first probe of the key's cheapest kind ended */
+  char **secrets;   /* NULL while unavailable */
+  char (*why)[256]; /* why a secret is unavailable */
+  bool *first_done; /* the first probe of the key's cheapest kind ended */
   size_t n_first_pending;
   struct log_complaint *complaints; /* per key: failing probes logged with backoff */
 
@@ -100,11 +100,11 @@ struct daemon {
   struct judgement judgement; /* the last one; at_ms 0 before the first */
   bool judge_dirty;
   int64_t last_judge_ms;
-  bool status_done;           /* the first status poll ended */
+  bool status_done; /* the first status poll ended */
   bool ready;
   int64_t started_ms;
   uint64_t alerts_gen_stored;
-  bool *dns_intercepted;      /* per key: the last peer was outside Anthropic's ranges */
+  bool *dns_intercepted;                 /* per key: the last peer was outside Anthropic's ranges */
   char intercepted_peer[MODEL_PEER_MAX]; /* the last such peer */
   /* Per key: start of the probe that showed it failing with a cause several keys may share
    * (see shared_cause), -1 otherwise. Its per-key alert waits until every other key has
@@ -115,10 +115,10 @@ struct daemon {
 
   uv_timer_t flush_timer, judge_timer, status_timer, alert_timer, maintain_timer, ready_timer,
       stop_timer, watchdog_timer, checkpoint_timer;
-  uv_work_t checkpoint_work;  /* WAL checkpoints (the only fsync) run on a libuv worker */
+  uv_work_t checkpoint_work; /* WAL checkpoints (the only fsync) run on a libuv worker */
   bool checkpoint_busy;
   int checkpoint_rc;
-  char *db_path;              /* the worker's own copy: a reload may free cfg meanwhile */
+  char *db_path; /* the worker's own copy: a reload may free cfg meanwhile */
   uv_signal_t sig_term, sig_int, sig_hup;
   size_t open_handles;
 };
@@ -188,19 +188,23 @@ static void record_transition(struct daemon *d, const struct key_transition *t) 
       log_info("key recovered", "key=%s from=%s at=%s", log_q(name), cause_name(t->from), at);
     } else {
       char status[16] = "";
-      if (t->evidence.http_status > 0) snprintf(status, sizeof(status), "%d", t->evidence.http_status);
-      log_warn("key failing", "key=%s from=%s to=%s since=%s http_status=%s error_type=%s "
-               "error=%s request_id=%s",
-               log_q(name), cause_name(t->from), cause_name(t->to), at, log_q(status),
-               log_q(t->evidence.error_type),
-               log_q(t->evidence.error_message[0] ? t->evidence.error_message
-                                                  : t->evidence.curl_error),
-               log_q(t->evidence.request_id));
+      if (t->evidence.http_status > 0)
+        snprintf(status, sizeof(status), "%d", t->evidence.http_status);
+      log_warn(
+          "key failing",
+          "key=%s from=%s to=%s since=%s http_status=%s error_type=%s "
+          "error=%s request_id=%s",
+          log_q(name), cause_name(t->from), cause_name(t->to), at, log_q(status),
+          log_q(t->evidence.error_type),
+          log_q(t->evidence.error_message[0] ? t->evidence.error_message : t->evidence.curl_error),
+          log_q(t->evidence.request_id));
     }
   }
   if (t->org_changed)
-    log_warn("key reports another organization", "key=%s old_organization=%s "
-             "new_organization=%s", log_q(name), log_q(t->old_org), log_q(t->new_org));
+    log_warn("key reports another organization",
+             "key=%s old_organization=%s "
+             "new_organization=%s",
+             log_q(name), log_q(t->old_org), log_q(t->new_org));
   d->judge_dirty = true;
 }
 
@@ -367,8 +371,10 @@ static void describe(struct daemon *d, const struct finding *f, char *buf, size_
     APPEND("\nkey %s: %s", key_name(d, f->evidence_keys[i]), cause_name(e->cause));
     if (e->http_status > 0) APPEND(", HTTP %d", e->http_status);
     if (e->error_type[0]) APPEND(" %s", e->error_type);
-    if (e->error_message[0]) APPEND(": %s", e->error_message);
-    else if (e->curl_error[0]) APPEND(": %s", e->curl_error);
+    if (e->error_message[0])
+      APPEND(": %s", e->error_message);
+    else if (e->curl_error[0])
+      APPEND(": %s", e->curl_error);
     if (e->request_id[0]) APPEND(" (request %s)", e->request_id);
     APPEND(", since %s", at);
   }
@@ -507,8 +513,10 @@ static void update_alerts(struct daemon *d, int64_t now) {
     for (int r = 0; r < RL__COUNT; r++) {
       if (alert_headroom_is_low(k->ratelimit[r].remaining, k->ratelimit[r].limit,
                                 DAEMON_HEADROOM_LOW)) {
-        struct alert_input in = {.scope = SCOPE_LOCAL, .cause = CAUSE_RATE_LIMITED,
-                                 .key = key_name(d, (uint32_t)i), .headroom_low = true,
+        struct alert_input in = {.scope = SCOPE_LOCAL,
+                                 .cause = CAUSE_RATE_LIMITED,
+                                 .key = key_name(d, (uint32_t)i),
+                                 .headroom_low = true,
                                  .onset_ms = now};
         push_input(&v, &n, &cap, in);
         break;
@@ -531,7 +539,8 @@ static bool same_verdict(const struct finding *a, const struct finding *b) {
 
 static void judge(struct daemon *d, int64_t now) {
   struct judgement j;
-  const struct status_snapshot *sp = d->cfg->status_page.enabled ? poller_snapshot(d->poller) : NULL;
+  const struct status_snapshot *sp =
+      d->cfg->status_page.enabled ? poller_snapshot(d->poller) : NULL;
   if (classifier_judge(d->cls, sp, now, &j) != 0) return;
   uint32_t *dns = NULL;
   size_t n_dns = 0;
@@ -554,8 +563,11 @@ static void judge(struct daemon *d, int64_t now) {
     const char **names = xcalloc(j.verdict.n_keys + 1, sizeof(*names));
     for (size_t i = 0; i < j.verdict.n_keys; i++)
       names[i] = key_name(d, j.verdict.keys[i]);
-    struct store_verdict sv = {.at_ms = now, .scope = j.verdict.scope, .cause = j.verdict.cause,
-                               .keys = names, .n_keys = j.verdict.n_keys,
+    struct store_verdict sv = {.at_ms = now,
+                               .scope = j.verdict.scope,
+                               .cause = j.verdict.cause,
+                               .keys = names,
+                               .n_keys = j.verdict.n_keys,
                                .summary = j.verdict.summary};
     store_enqueue_verdict(d->store, &sv);
     free(names);
@@ -623,8 +635,8 @@ static void on_sent(const struct fetch_response *r, void *arg) {
   alerts_sent(d->alerts, s->receiver, ok, util_now_ms());
   metrics_alert_sent(d->metrics, rcv->name, ok);
   if (!ok && !r->cancelled)
-    log_warn("alert push failed", "receiver=%s http_status=%d error=%s", rcv->name,
-             r->http_status, log_q(r->error));
+    log_warn("alert push failed", "receiver=%s http_status=%d error=%s", rcv->name, r->http_status,
+             log_q(r->error));
   free(s);
   store_alerts(d);
 }
@@ -647,8 +659,13 @@ static void send_alerts(struct daemon *d, int64_t now) {
       snprintf(sig, sizeof(sig), "sha256=%s", hex);
       h[nh++] = (struct fetch_header){"X-Claudemon-Signature", sig};
     }
-    struct fetch_request req = {.method = "POST", .url = rcv->url, .headers = h, .n_headers = nh,
-                                .body = body, .body_len = strlen(body), .timeout_ms = 10000};
+    struct fetch_request req = {.method = "POST",
+                                .url = rcv->url,
+                                .headers = h,
+                                .n_headers = nh,
+                                .body = body,
+                                .body_len = strlen(body),
+                                .timeout_ms = 10000};
     struct daemon_send *s = xmalloc(sizeof(*s));
     s->d = d;
     s->receiver = i;
@@ -757,8 +774,8 @@ static cJSON *key_state_json(struct daemon *d, uint32_t i) {
   cJSON_AddStringToObject(l, "probe", probe_kind_name(k->last.kind));
   cJSON_AddStringToObject(l, "cause", cause_name(k->last.cause));
   if (k->last.http_status > 0) cJSON_AddNumberToObject(l, "http_status", k->last.http_status);
-  report_str(l, "error_message", k->last.error_message[0] ? k->last.error_message
-                                                          : k->last.curl_error);
+  report_str(l, "error_message",
+             k->last.error_message[0] ? k->last.error_message : k->last.curl_error);
   report_str(l, "request_id", k->last.request_id);
   cJSON_AddStringToObject(o, "advice", cause_advice(k->known ? k->cause : CAUSE_UNKNOWN));
   return o;
@@ -931,8 +948,7 @@ static void finish_stop(struct daemon *d) {
   }
   struct store_stats st;
   store_stats(d->store, &st);
-  if (st.queue_length)
-    log_error("rows not written at exit", "queued=%zu", st.queue_length);
+  if (st.queue_length) log_error("rows not written at exit", "queued=%zu", st.queue_length);
   close_handle(d, &d->flush_timer);
   close_handle(d, &d->judge_timer);
   close_handle(d, &d->status_timer);
@@ -1212,7 +1228,8 @@ static void on_watchdog(uv_timer_t *t) {
 
 static void log_startup(struct daemon *d) {
   const struct config *c = d->cfg;
-  log_info("starting claudemon", "version=%s config=%s keys=%zu listen=%s database=%s "
+  log_info("starting claudemon",
+           "version=%s config=%s keys=%zu listen=%s database=%s "
            "api=%s status_page=%s alertmanagers=%zu libuv=%s sqlite=%s",
            CLAUDEMON_VERSION, log_q(c->path), c->n_keys, log_q(c->listen), log_q(c->database),
            log_q(c->api.base_url), log_q(c->status_page.enabled ? c->status_page.url : "disabled"),
@@ -1257,8 +1274,8 @@ static int daemon_start(struct daemon *d) {
   }
   if (d->proxy_password) log_add_secret(d->proxy_password);
   if ((c->web.basic_auth_password.env || c->web.basic_auth_password.file) &&
-      config_read_secret(&c->web.basic_auth_password, &d->basic_auth_password, why,
-                         sizeof(why)) != 0) {
+      config_read_secret(&c->web.basic_auth_password, &d->basic_auth_password, why, sizeof(why)) !=
+          0) {
     log_error("basic auth password unavailable", "reason=%s", log_q(why));
     return UTIL_ESECRET;
   }
@@ -1344,7 +1361,8 @@ static int daemon_start(struct daemon *d) {
       .basic_auth_password = d->basic_auth_password,
   };
   if ((rc = httpd_new(&d->loop, &ho, &d->httpd)) != 0) {
-    log_error("cannot serve HTTP", "listen=%s error=%s", log_q(c->listen), log_q(util_strerror(rc)));
+    log_error("cannot serve HTTP", "listen=%s error=%s", log_q(c->listen),
+              log_q(util_strerror(rc)));
     return rc;
   }
   httpd_route(d->httpd, "/metrics", false, metrics_serve, d->metrics);
@@ -1362,7 +1380,8 @@ static int daemon_start(struct daemon *d) {
   for (size_t i = 0; i < c->n_keys; i++) {
     for (int k = 0; k < PROBE__COUNT; k++) {
       const struct config_probe *p = &c->keys[i].probes[k];
-      if (p->enabled) sched_add(d->sched, (uint32_t)i, (enum probe_kind)k, p->interval_ms, SCHED_SPREAD);
+      if (p->enabled)
+        sched_add(d->sched, (uint32_t)i, (enum probe_kind)k, p->interval_ms, SCHED_SPREAD);
     }
   }
 

@@ -123,7 +123,8 @@ const char *log_q(const char *v) {
   if (!v) v = "";
   bool plain = *v != '\0';
   for (const char *p = v; *p && plain; p++)
-    if (*p == ' ' || *p == '"' || *p == '=' || *p == '\\' || (unsigned char)*p < 0x20) plain = false;
+    if (*p == ' ' || *p == '"' || *p == '=' || *p == '\\' || (unsigned char)*p < 0x20)
+      plain = false;
   if (plain) {
     util_copy(b, sizeof(bufs[0]), v);
     return b;

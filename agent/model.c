@@ -20,30 +20,38 @@ static const struct cause_row cause_rows[CAUSE__COUNT] = {
 
 static const char *const cause_advice_text[CAUSE__COUNT] = {
     [CAUSE_OK] = "Nothing to do.",
-    [CAUSE_AUTH_INVALID] = "The API rejected this key: check it was not revoked, rotated or mistyped, "
-                           "and that it is sent as x-api-key (not as a Bearer token).",
+    [CAUSE_AUTH_INVALID] =
+        "The API rejected this key: check it was not revoked, rotated or mistyped, "
+        "and that it is sent as x-api-key (not as a Bearer token).",
     [CAUSE_PERMISSION] = "The key is not allowed to do this: check the key's workspace and "
                          "organization in the console and the expected organization in the config.",
     [CAUSE_QUOTA] = "The organization is out of credit or hit its spend limit: check the credit "
                     "balance and the spend limits under Plans & Billing in the console.",
     [CAUSE_ACCOUNT_DISABLED] = "The organization is disabled: contact Anthropic support; no key of "
                                "this organization will work.",
-    [CAUSE_RATE_LIMITED] = "Requests are being rate limited: back off, honour retry-after, and check "
-                           "the organization's and workspace's rate limits and who else uses them.",
-    [CAUSE_REQUEST_INVALID] = "The API refused the request itself: check the anthropic-version, the "
-                              "model name and any workspace or proxy headers.",
-    [CAUSE_KEY_UNAVAILABLE] = "The key's secret could not be read: check the environment variable or "
-                              "key file named in the config, and its permissions.",
+    [CAUSE_RATE_LIMITED] =
+        "Requests are being rate limited: back off, honour retry-after, and check "
+        "the organization's and workspace's rate limits and who else uses them.",
+    [CAUSE_REQUEST_INVALID] =
+        "The API refused the request itself: check the anthropic-version, the "
+        "model name and any workspace or proxy headers.",
+    [CAUSE_KEY_UNAVAILABLE] =
+        "The key's secret could not be read: check the environment variable or "
+        "key file named in the config, and its permissions.",
     [CAUSE_OVERLOADED] = "The API is overloaded: this is on the platform side; back off and retry "
                          "later, and follow the status page.",
-    [CAUSE_SERVER_ERROR] = "The API answered with server errors: this is on the platform side; retry "
-                           "with backoff and follow the status page.",
-    [CAUSE_EDGE_ERROR] = "The answer did not come from the API (an edge, proxy or relay page): check "
-                         "proxies, firewalls and DNS on the way, and the status page.",
-    [CAUSE_TIMEOUT] = "No answer within the timeout: check the network path and proxy; if other keys "
-                      "time out too, follow the status page.",
-    [CAUSE_NETWORK] = "The API could not be reached: check DNS, the proxy, the firewall and the VPN "
-                      "on this host's path to the API.",
+    [CAUSE_SERVER_ERROR] =
+        "The API answered with server errors: this is on the platform side; retry "
+        "with backoff and follow the status page.",
+    [CAUSE_EDGE_ERROR] =
+        "The answer did not come from the API (an edge, proxy or relay page): check "
+        "proxies, firewalls and DNS on the way, and the status page.",
+    [CAUSE_TIMEOUT] =
+        "No answer within the timeout: check the network path and proxy; if other keys "
+        "time out too, follow the status page.",
+    [CAUSE_NETWORK] =
+        "The API could not be reached: check DNS, the proxy, the firewall and the VPN "
+        "on this host's path to the API.",
     [CAUSE_UNKNOWN] = "An answer claudemon does not recognise: read the recorded status, error and "
                       "request id, and report it.",
     [CAUSE_INCIDENT] = "Anthropic is having an incident: wait for it to be resolved and follow the "
@@ -51,10 +59,12 @@ static const char *const cause_advice_text[CAUSE__COUNT] = {
     [CAUSE_MAINTENANCE] = "A scheduled maintenance is in progress: expect errors until it ends.",
     [CAUSE_STATUS_PAGE_UNREACHABLE] = "The status page could not be fetched: check this host's "
                                       "outbound access to the status page; probes go on.",
-    [CAUSE_STATUS_MISMATCH] = "Our probes and the status page disagree: compare the evidence with the "
-                              "status page before acting.",
-    [CAUSE_DNS_INTERCEPTION] = "api.anthropic.com resolved outside Anthropic's published addresses: "
-                               "check DNS and any transparent proxy on the path.",
+    [CAUSE_STATUS_MISMATCH] =
+        "Our probes and the status page disagree: compare the evidence with the "
+        "status page before acting.",
+    [CAUSE_DNS_INTERCEPTION] =
+        "api.anthropic.com resolved outside Anthropic's published addresses: "
+        "check DNS and any transparent proxy on the path.",
 };
 
 const char *cause_name(enum cause c) {
@@ -132,8 +142,8 @@ int probe_kind_parse(const char *name, enum probe_kind *k) {
 }
 
 const char *body_kind_name(enum body_kind b) {
-  static const char *const names[] = {"none", "expected", "api_error", "other_json", "html",
-                                      "other"};
+  static const char *const names[] = {"none",       "expected", "api_error",
+                                      "other_json", "html",     "other"};
   return (unsigned)b < UTIL_ARRAY_LEN(names) ? names[b] : "other";
 }
 

@@ -97,12 +97,12 @@ int probe_kind_parse(const char *name, enum probe_kind *k);
 
 /* What the body of an answer was. */
 enum body_kind {
-  BODY_NONE,          /* no body, or no answer */
-  BODY_EXPECTED,      /* 2xx: the JSON the endpoint promises (models list, token count, message) */
-  BODY_API_ERROR,     /* the API's error envelope {"type":"error","error":{...}} */
-  BODY_OTHER_JSON,    /* JSON of another shape */
-  BODY_HTML,          /* an HTML page (edge, proxy, captive portal) */
-  BODY_OTHER          /* anything else: garbage, truncated JSON, text */
+  BODY_NONE,       /* no body, or no answer */
+  BODY_EXPECTED,   /* 2xx: the JSON the endpoint promises (models list, token count, message) */
+  BODY_API_ERROR,  /* the API's error envelope {"type":"error","error":{...}} */
+  BODY_OTHER_JSON, /* JSON of another shape */
+  BODY_HTML,       /* an HTML page (edge, proxy, captive portal) */
+  BODY_OTHER       /* anything else: garbage, truncated JSON, text */
 };
 const char *body_kind_name(enum body_kind b);
 
@@ -152,18 +152,18 @@ struct ratelimit {
 
 /* What one probe observed. Filled by the probe engine; cause by classify_probe(). */
 struct probe_result {
-  uint32_t key_index;       /* index of the key in the config's key list */
+  uint32_t key_index; /* index of the key in the config's key list */
   enum probe_kind kind;
-  int64_t planned_ms;       /* Unix ms the scheduler meant to start it */
-  int64_t started_ms;       /* Unix ms it started */
-  double total_s;           /* whole transfer time (curl's TOTAL_TIME), 0 when not started */
+  int64_t planned_ms; /* Unix ms the scheduler meant to start it */
+  int64_t started_ms; /* Unix ms it started */
+  double total_s;     /* whole transfer time (curl's TOTAL_TIME), 0 when not started */
   double dns_s, connect_s, tls_s, ttfb_s; /* curl's cumulative timing breakdown */
-  int http_status;          /* 0 when no answer */
+  int http_status;                        /* 0 when no answer */
   enum transport_error transport;
-  int curl_code;            /* CURLcode, 0 when the transfer completed */
+  int curl_code; /* CURLcode, 0 when the transfer completed */
   char curl_error[MODEL_CURL_ERROR_MAX];
-  bool via_proxy;           /* a proxy was used (config or environment) */
-  bool truncated;           /* the body was cut at the size cap */
+  bool via_proxy; /* a proxy was used (config or environment) */
+  bool truncated; /* the body was cut at the size cap */
   enum body_kind body_kind;
   char error_type[MODEL_ERROR_TYPE_MAX];       /* error.type, "" when none */
   char error_message[MODEL_ERROR_MESSAGE_MAX]; /* error.message, sanitised, "" when none */
@@ -172,12 +172,12 @@ struct probe_result {
   char organization_id[MODEL_ORG_ID_MAX];      /* anthropic-organization-id */
   char workspace_id[MODEL_ORG_ID_MAX];         /* anthropic-workspace-id */
   char peer[MODEL_PEER_MAX];                   /* peer IP address */
-  int64_t retry_after_s;    /* retry-after in seconds, -1 when absent */
+  int64_t retry_after_s;                       /* retry-after in seconds, -1 when absent */
   struct ratelimit ratelimit[RL__COUNT];
-  int64_t input_tokens;     /* messages/count_tokens usage, -1 when unknown */
-  int64_t output_tokens;    /* -1 when unknown */
-  bool retried;             /* check: this is the result of a second attempt */
-  enum cause cause;         /* set by classify_probe() */
+  int64_t input_tokens;  /* messages/count_tokens usage, -1 when unknown */
+  int64_t output_tokens; /* -1 when unknown */
+  bool retried;          /* check: this is the result of a second attempt */
+  enum cause cause;      /* set by classify_probe() */
 };
 
 /* probe_result_init clears r and sets every "absent" marker (-1). */
@@ -185,7 +185,7 @@ void probe_result_init(struct probe_result *r, uint32_t key_index, enum probe_ki
 
 /* The evidence kept beside a key's failure: its first failing probe. */
 struct evidence {
-  int64_t at_ms;            /* when that probe started; -1 when none */
+  int64_t at_ms; /* when that probe started; -1 when none */
   enum probe_kind kind;
   enum cause cause;
   int http_status;
@@ -244,36 +244,37 @@ struct status_component {
   char group_id[MODEL_SP_ID_MAX]; /* "" when not in a group */
   bool is_group;
   enum component_status status;
-  bool watched;                   /* matched by status_page.components */
-  int64_t updated_ms;             /* the component's own updated_at, -1 when absent */
+  bool watched;       /* matched by status_page.components */
+  int64_t updated_ms; /* the component's own updated_at, -1 when absent */
 };
 
 /* An unresolved incident or a scheduled maintenance. */
 struct status_incident {
   char id[MODEL_SP_ID_MAX];
   char name[MODEL_SP_NAME_MAX];
-  char status[MODEL_SP_ID_MAX];   /* investigating, identified, monitoring, scheduled, in_progress, ... */
-  enum indicator impact;          /* none, minor, major, critical, maintenance, unknown */
+  char status[MODEL_SP_ID_MAX]; /* investigating, identified, monitoring, scheduled, in_progress,
+                                   ... */
+  enum indicator impact;        /* none, minor, major, critical, maintenance, unknown */
   char shortlink[MODEL_SP_URL_MAX];
-  int64_t created_ms, updated_ms, started_ms; /* -1 when absent */
+  int64_t created_ms, updated_ms, started_ms;   /* -1 when absent */
   int64_t scheduled_for_ms, scheduled_until_ms; /* maintenances; -1 otherwise */
-  char latest_update[MODEL_SP_TEXT_MAX];      /* body of the newest incident update */
-  char (*component_ids)[MODEL_SP_ID_MAX];     /* affected components (owned) */
+  char latest_update[MODEL_SP_TEXT_MAX];        /* body of the newest incident update */
+  char (*component_ids)[MODEL_SP_ID_MAX];       /* affected components (owned) */
   size_t n_components;
-  bool affects_watched;           /* one of component_ids is watched */
+  bool affects_watched; /* one of component_ids is watched */
 };
 
 struct status_snapshot {
-  bool reachable;                 /* the last poll succeeded */
-  int64_t polled_ms;              /* Unix ms of the last poll attempt; -1 never */
-  int64_t fetched_ms;             /* Unix ms the data below was fetched; -1 never */
-  char error[MODEL_SP_TEXT_MAX];  /* why the last poll failed ("" when it did not) */
+  bool reachable;                /* the last poll succeeded */
+  int64_t polled_ms;             /* Unix ms of the last poll attempt; -1 never */
+  int64_t fetched_ms;            /* Unix ms the data below was fetched; -1 never */
+  char error[MODEL_SP_TEXT_MAX]; /* why the last poll failed ("" when it did not) */
   enum indicator indicator;
   char description[MODEL_SP_NAME_MAX]; /* status.description */
-  int64_t page_updated_ms;        /* page.updated_at, -1 when absent */
+  int64_t page_updated_ms;             /* page.updated_at, -1 when absent */
   struct status_component *components;
   size_t n_components;
-  struct status_incident *incidents;    /* unresolved incidents */
+  struct status_incident *incidents; /* unresolved incidents */
   size_t n_incidents;
   struct status_incident *maintenances; /* scheduled and in-progress maintenances */
   size_t n_maintenances;

@@ -62,7 +62,6 @@ static const char *header(const struct fetch_response *r, const char *name) {
   return NULL;
 }
 
-
 static void on_page(const struct fetch_response *r, void *arg) {
   struct poller *p = arg;
   int64_t now = util_now_ms();

@@ -22,8 +22,6 @@ void report_time(cJSON *obj, const char *name, int64_t unix_ms);
 /* report_str adds name: s to obj, or null when s is NULL or "". */
 void report_str(cJSON *obj, const char *name, const char *s);
 
-
-
 struct classifier;
 struct finding;
 struct judgement;

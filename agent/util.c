@@ -175,12 +175,11 @@ int util_parse_time(const char *s, int64_t *unix_ms) {
   int y, mo, d, h, mi, sec, ms = 0;
   const char *p = s;
   if (!s) return UTIL_EPARSE;
-  if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' ||
-      digits(&p, 2, &d) || (*p != 'T' && *p != 't' && *p != ' '))
+  if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' || digits(&p, 2, &d) ||
+      (*p != 'T' && *p != 't' && *p != ' '))
     return UTIL_EPARSE;
   p++;
-  if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi) || *p++ != ':' ||
-      digits(&p, 2, &sec))
+  if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi) || *p++ != ':' || digits(&p, 2, &sec))
     return UTIL_EPARSE;
   if (*p == '.') {
     p++;
@@ -205,8 +204,7 @@ int util_parse_time(const char *s, int64_t *unix_ms) {
     return UTIL_EPARSE;
   }
   if (*p != '\0') return UTIL_EPARSE;
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
-    return UTIL_EPARSE;
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return UTIL_EPARSE;
   /* Days from civil (Howard Hinnant's algorithm): no timegm, no TZ dependence. */
   int yy = y - (mo <= 2);
   int era = (yy >= 0 ? yy : yy - 399) / 400;

@@ -126,11 +126,20 @@ static void test_cause_table(void **state) {
   assert_int_equal(cause_scope(CAUSE_OVERLOADED), SCOPE_PLATFORM);
   assert_int_equal(cause_scope(CAUSE_EDGE_ERROR), SCOPE_NETWORK);
   /* DESIGN.md's severity order, most severe first. */
-  const enum cause order[] = {CAUSE_KEY_UNAVAILABLE, CAUSE_AUTH_INVALID, CAUSE_ACCOUNT_DISABLED,
-                              CAUSE_PERMISSION,      CAUSE_QUOTA,        CAUSE_REQUEST_INVALID,
-                              CAUSE_RATE_LIMITED,    CAUSE_NETWORK,      CAUSE_EDGE_ERROR,
-                              CAUSE_TIMEOUT,         CAUSE_SERVER_ERROR, CAUSE_OVERLOADED,
-                              CAUSE_UNKNOWN,         CAUSE_OK};
+  const enum cause order[] = {CAUSE_KEY_UNAVAILABLE,
+                              CAUSE_AUTH_INVALID,
+                              CAUSE_ACCOUNT_DISABLED,
+                              CAUSE_PERMISSION,
+                              CAUSE_QUOTA,
+                              CAUSE_REQUEST_INVALID,
+                              CAUSE_RATE_LIMITED,
+                              CAUSE_NETWORK,
+                              CAUSE_EDGE_ERROR,
+                              CAUSE_TIMEOUT,
+                              CAUSE_SERVER_ERROR,
+                              CAUSE_OVERLOADED,
+                              CAUSE_UNKNOWN,
+                              CAUSE_OK};
   for (size_t i = 1; i < UTIL_ARRAY_LEN(order); i++)
     assert_true(cause_severity(order[i - 1]) > cause_severity(order[i]));
   assert_int_equal(component_status_parse("operational"), COMPONENT_OPERATIONAL);
@@ -140,9 +149,9 @@ static void test_cause_table(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_parse_time),      cmocka_unit_test(test_parse_duration),
-      cmocka_unit_test(test_sanitize),        cmocka_unit_test(test_key_hint),
-      cmocka_unit_test(test_log_redacts),     cmocka_unit_test(test_complaint_backoff),
+      cmocka_unit_test(test_parse_time),  cmocka_unit_test(test_parse_duration),
+      cmocka_unit_test(test_sanitize),    cmocka_unit_test(test_key_hint),
+      cmocka_unit_test(test_log_redacts), cmocka_unit_test(test_complaint_backoff),
       cmocka_unit_test(test_cause_table),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
