@@ -281,7 +281,50 @@ def write_keys(d, n):
     return keys, kd, allp
 
 
-def run_claudemon(binary, n, plan, log, perf=None):
+class Scrapers:
+    """k threads, each GETting /metrics once a second (as Prometheus servers would), to
+    measure the scheduler lag while the agent is scraped (issue: exporter benchmark)."""
+
+    def __init__(self, url, k):
+        self.url, self.k = url, k
+        self.stop = threading.Event()
+        self.threads = []
+        self.ok = 0
+        self.failed = 0
+        self.max_s = 0.0
+        self.lock = threading.Lock()
+
+    def _loop(self):
+        nxt = time.monotonic()
+        while not self.stop.is_set():
+            t = time.monotonic()
+            try:
+                status, _, _ = harness.http_get(self.url, timeout=10)
+                good = status == 200
+            except OSError:
+                good = False
+            dt = time.monotonic() - t
+            with self.lock:
+                self.ok += good
+                self.failed += not good
+                self.max_s = max(self.max_s, dt)
+            nxt += 1.0
+            self.stop.wait(max(0.0, nxt - time.monotonic()))
+
+    def __enter__(self):
+        for _ in range(self.k):
+            th = threading.Thread(target=self._loop, daemon=True)
+            th.start()
+            self.threads.append(th)
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for th in self.threads:
+            th.join(15)
+
+
+def run_claudemon(binary, n, plan, log, perf=None, scrapers=0):
     n, interval, warm, window = plan
     per_key = "minimal" if n >= 10000 else "full"
     with tempfile.TemporaryDirectory(prefix="probe-bench-") as d:
@@ -323,6 +366,9 @@ def run_claudemon(binary, n, plan, log, perf=None):
                 sleep_until(max(t_start + warm, time.monotonic() + 1.0))
                 w = Window(pid, up)
                 m0 = harness.get_metrics(base + "/metrics", timeout=30)
+                scr = Scrapers(base + "/metrics", scrapers) if scrapers else None
+                if scr:
+                    scr.__enter__()
                 w.begin()
                 prof = None
                 if perf:
@@ -332,6 +378,8 @@ def run_claudemon(binary, n, plan, log, perf=None):
                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 sleep_until(w.t0 + window)
                 w.end()
+                if scr:
+                    scr.__exit__(None, None, None)
                 if prof:
                     prof.send_signal(signal.SIGINT)
                     prof.wait(60)
@@ -355,6 +403,11 @@ def run_claudemon(binary, n, plan, log, perf=None):
                 r["startup_cpu_s"] = startup_cpu
                 r["first_round_s"] = first_round_s
                 r["per_key"] = per_key
+                if scr:
+                    r["scrapers"] = scrapers
+                    r["scrapes_ok"] = scr.ok
+                    r["scrapes_failed"] = scr.failed
+                    r["scrape_max_ms"] = round(scr.max_s * 1000, 1)
                 if not agent.running():
                     raise RuntimeError("claudemon exited: %s" % agent.log_text()[-2000:])
                 warn = [l for l in agent.lines if "level=error" in l or "level=warn" in l]
@@ -408,6 +461,8 @@ def run_floor(binary, n, plan, log):
                 w.begin()
                 sleep_until(w.t0 + window)
                 w.end()
+                if scr:
+                    scr.__exit__(None, None, None)
                 r = w.result(n / interval)
                 r["vmhwm_kb"] = proc_status_kb(p.pid, "VmHWM")
                 r["vmrss_kb"] = proc_status_kb(p.pid, "VmRSS")
@@ -542,6 +597,8 @@ def run_blackbox(binary, n, plan, log):
                 w.begin()
                 sleep_until(w.t0 + window)
                 w.end()
+                if scr:
+                    scr.__exit__(None, None, None)
                 r = w.result(n / interval)
                 r["vmhwm_kb"] = proc_status_kb(p.pid, "VmHWM")
                 r["vmrss_kb"] = proc_status_kb(p.pid, "VmRSS")
@@ -804,6 +861,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="shorter windows (a smoke run)")
     ap.add_argument("--perf", metavar="PREFIX",
                     help="perf record claudemon in each window into PREFIX-N.data (perturbs its CPU)")
+    ap.add_argument("--scrapers", type=int, default=0,
+                    help="K clients scrape claudemon's /metrics every second during its window")
     ap.add_argument("--json", help="write every figure as JSON here")
     ap.add_argument("--markdown", help="write the report (Markdown, no heading) here")
     args = ap.parse_args()
@@ -823,7 +882,8 @@ def main():
         plan = plans[n]
         if "claudemon" in only:
             log("claudemon  N=%d interval=%ds ..." % (n, plan[1]))
-            res["claudemon"][n] = run_claudemon(args.claudemon, n, plan, log, args.perf)
+            res["claudemon"][n] = run_claudemon(args.claudemon, n, plan, log, args.perf,
+                                                args.scrapers)
             log("  %s" % json.dumps(res["claudemon"][n]))
         if "floor" in only:
             log("floor      N=%d ..." % n)
