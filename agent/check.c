@@ -219,9 +219,8 @@ static const char check_usage[] =
 
 static int judge_and_print(struct check *c, bool json) {
   struct classify_params p;
-  classify_params_default(&p);
+  classify_params_from_config(&p, c->cfg);
   p.once = true;
-  p.quorum = c->cfg->classifier.quorum;
   struct classifier *cls = NULL;
   if (classifier_new(&p, c->cfg->n_keys, &cls) != 0) return 2;
   for (size_t i = 0; i < c->cfg->n_keys; i++)

@@ -10,6 +10,7 @@
  * sanitised. Everything is owned by the classifier and freed by classifier_free(); a judgement
  * owns its findings and is freed by judgement_free(). */
 #include "agent/classify.h"
+#include "agent/config.h"
 #include "agent/util.h"
 
 #include <stdarg.h>
@@ -167,6 +168,15 @@ struct classifier {
   int64_t probe_mismatch_since_ms, page_mismatch_since_ms, page_unreachable_since_ms;
   struct status_snapshot last_good; /* the last reachable snapshot, for an unreachable page */
 };
+
+void classify_params_from_config(struct classify_params *p, const struct config *c) {
+  classify_params_default(p);
+  p->fail_after = c->classifier.fail_after;
+  p->window = c->classifier.window;
+  p->recover_after = c->classifier.recover_after;
+  p->quorum = c->classifier.quorum;
+  p->mismatch_after_ms = c->classifier.mismatch_after_ms;
+}
 
 void classify_params_default(struct classify_params *p) {
   memset(p, 0, sizeof(*p));

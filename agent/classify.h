@@ -66,6 +66,9 @@ struct classify_params {
 /* classify_params_default fills DESIGN.md's defaults: 3 of 5, recover after 2, quorum 0.5,
  * mismatch after 10 minutes, once false. */
 void classify_params_default(struct classify_params *p);
+/* classify_params_from_config fills p from the config's classifier section (once false). */
+struct config;
+void classify_params_from_config(struct classify_params *p, const struct config *c);
 
 /* A change worth recording about one key: its cause after hysteresis changed (cause_changed,
  * from != to), its anthropic-organization-id changed (org_changed), or both. */

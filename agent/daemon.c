@@ -1084,12 +1084,7 @@ static void reload(struct daemon *d) {
     orgs[i] = next->keys[i].expect_organization;
   }
   struct classify_params cp;
-  classify_params_default(&cp);
-  cp.fail_after = next->classifier.fail_after;
-  cp.window = next->classifier.window;
-  cp.recover_after = next->classifier.recover_after;
-  cp.quorum = next->classifier.quorum;
-  cp.mismatch_after_ms = next->classifier.mismatch_after_ms;
+  classify_params_from_config(&cp, next);
   if (classifier_rekey(d->cls, &cp, n, names, orgs) != 0) {
     log_error("reload refused: invalid classifier settings", "path=%s", log_q(where));
     receivers_free(receivers, n_receivers);
@@ -1296,12 +1291,7 @@ static int daemon_start(struct daemon *d) {
   }
 
   struct classify_params cp;
-  classify_params_default(&cp);
-  cp.fail_after = c->classifier.fail_after;
-  cp.window = c->classifier.window;
-  cp.recover_after = c->classifier.recover_after;
-  cp.quorum = c->classifier.quorum;
-  cp.mismatch_after_ms = c->classifier.mismatch_after_ms;
+  classify_params_from_config(&cp, c);
   if ((rc = classifier_new(&cp, c->n_keys, &d->cls)) != 0) {
     log_error("invalid classifier settings", "error=%s", log_q(util_strerror(rc)));
     return rc;
