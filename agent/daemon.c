@@ -986,6 +986,7 @@ static void begin_stop(struct daemon *d, const char *why) {
   if (d->stopping) return;
   d->stopping = true;
   log_info("stopping", "reason=%s", why);
+  if (d->httpd) httpd_set_ready(d->httpd, false); /* load balancers drain us first */
 #ifdef HAVE_LIBSYSTEMD
   sd_notify(0, "STOPPING=1");
 #endif
