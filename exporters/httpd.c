@@ -90,7 +90,9 @@ static void wipe(void *p, size_t n) {
     *v++ = 0;
 }
 
-static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
+/* on_mhd_log is libmicrohttpd's logger: fmt is its own printf format. */
+__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt,
+                                                             va_list ap) {
   struct httpd *h = cls;
   char buf[512];
   vsnprintf(buf, sizeof(buf), fmt, ap);
