@@ -1508,6 +1508,18 @@ static void reject(struct store *s, const char *what) {
             log_q(sqlite3_errmsg(s->db)));
 }
 
+/* row_done ends the writing of one row: resets its statement and turns a row the database
+ * refused on its own (a constraint, a type, a size: a bug, logged and counted) into success,
+ * so one bad row never blocks the batch. Other errors (busy, full, I/O) are returned. */
+static int row_done(struct store *s, struct slot *sl, int rc, const char *what) {
+  done(sl);
+  if (row_error(rc)) {
+    reject(s, what);
+    return SQLITE_OK;
+  }
+  return rc;
+}
+
 /* key_id finds (or creates) a key's row. at_ms is its first_seen when created. */
 static int key_id(struct store *s, const char *name, int64_t at_ms, int64_t *id) {
   int rc = SQLITE_OK;
@@ -1651,12 +1663,7 @@ static int write_transition(struct store *s, const struct q_transition *t) {
   TRY(bind_text(sl, ":curl_error", t->curl_error));
   rc = run(sl);
 out:
-  done(sl);
-  if (row_error(rc)) {
-    reject(s, "transition");
-    rc = SQLITE_OK;
-  }
-  return rc;
+  return row_done(s, sl, rc, "transition");
 }
 
 static int write_key_seen(struct store *s, const struct q_key_seen *k) {
@@ -1735,12 +1742,7 @@ static int write_component(struct store *s, const struct q_component *c) {
   TRY(bind_text(sl, ":status", c->status));
   rc = run(sl);
 out:
-  done(sl);
-  if (row_error(rc)) {
-    reject(s, "component");
-    rc = SQLITE_OK;
-  }
-  return rc;
+  return row_done(s, sl, rc, "component");
 }
 
 static int write_incident(struct store *s, const struct q_incident *in) {
@@ -1769,12 +1771,7 @@ static int write_incident(struct store *s, const struct q_incident *in) {
     TRY(run(sl));
   }
 out:
-  done(sl);
-  if (row_error(rc)) {
-    reject(s, "incident");
-    rc = SQLITE_OK;
-  }
-  return rc;
+  return row_done(s, sl, rc, "incident");
 }
 
 static int write_resolve(struct store *s, const struct q_resolve *r) {
@@ -1801,12 +1798,7 @@ static int write_verdict(struct store *s, const struct q_verdict *v) {
   TRY(bind_text(sl, ":summary", v->summary));
   rc = run(sl);
 out:
-  done(sl);
-  if (row_error(rc)) {
-    reject(s, "verdict");
-    rc = SQLITE_OK;
-  }
-  return rc;
+  return row_done(s, sl, rc, "verdict");
 }
 
 static int write_alert(struct store *s, const struct q_alert *a) {
@@ -1822,12 +1814,7 @@ static int write_alert(struct store *s, const struct q_alert *a) {
   TRY(bind_text(sl, ":state", a->firing ? "firing" : "resolved"));
   rc = run(sl);
 out:
-  done(sl);
-  if (row_error(rc)) {
-    reject(s, "alert");
-    rc = SQLITE_OK;
-  }
-  return rc;
+  return row_done(s, sl, rc, "alert");
 }
 
 static int write_row(struct store *s, const struct qrow *r, struct rollup_map *acc) {
