@@ -602,7 +602,7 @@ static void test_invalid_arguments(void **state) {
 struct checkpointer {
   const char *path;
   volatile bool stop;
-  int runs, errors;
+  int runs, errors, busy, last_error;
   int64_t wal_pages;
 };
 
@@ -610,8 +610,11 @@ static void *checkpoint_thread(void *arg) {
   struct checkpointer *c = arg;
   while (!c->stop || c->runs == 0) {
     int64_t pages = -1;
-    if (store_checkpoint(c->path, &pages) != 0)
-      c->errors++;
+    int rc = store_checkpoint(c->path, &pages);
+    if (rc == UTIL_EDBBUSY) /* another checkpoint or a lock in the way: the daemon retries */
+      c->busy++;
+    else if (rc != 0)
+      c->errors++, c->last_error = rc;
     else if (pages > c->wal_pages)
       c->wal_pages = pages;
     c->runs++;
@@ -644,8 +647,8 @@ static void test_checkpoint_off_the_loop(void **state) {
   }
   c.stop = true;
   assert_int_equal(pthread_join(th, NULL), 0);
-  assert_int_equal(c.errors, 0);
-  assert_true(c.runs > 0);
+  if (c.errors) fail_msg("checkpoint failed %d times: %s", c.errors, util_strerror(c.last_error));
+  assert_true(c.runs > c.busy); /* at least one checkpoint went through */
   assert_true(c.wal_pages > 0);
   int64_t pages = -1;
   assert_int_equal(store_checkpoint(path, &pages), 0);
