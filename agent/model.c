@@ -67,6 +67,13 @@ static const char *const cause_advice_text[CAUSE__COUNT] = {
         "check DNS and any transparent proxy on the path.",
 };
 
+/* name_index returns the index of name in names[0..n), or -1 (also for a NULL name). */
+static int name_index(const char *const *names, int n, const char *name) {
+  for (int i = 0; name && i < n; i++)
+    if (strcmp(name, names[i]) == 0) return i;
+  return -1;
+}
+
 const char *cause_name(enum cause c) {
   return (unsigned)c < CAUSE__COUNT ? cause_rows[c].name : "unknown";
 }
@@ -112,13 +119,10 @@ const char *scope_name(enum scope s) {
 }
 
 int scope_parse(const char *name, enum scope *s) {
-  for (int i = 0; i < SCOPE__COUNT; i++) {
-    if (strcmp(name, scope_names[i]) == 0) {
-      *s = (enum scope)i;
-      return 0;
-    }
-  }
-  return UTIL_EINVAL;
+  int i = name_index(scope_names, SCOPE__COUNT, name);
+  if (i < 0) return UTIL_EINVAL;
+  *s = (enum scope)i;
+  return 0;
 }
 
 static const char *const probe_names[PROBE__COUNT] = {
@@ -132,13 +136,10 @@ const char *probe_kind_name(enum probe_kind k) {
 }
 
 int probe_kind_parse(const char *name, enum probe_kind *k) {
-  for (int i = 0; i < PROBE__COUNT; i++) {
-    if (strcmp(name, probe_names[i]) == 0) {
-      *k = (enum probe_kind)i;
-      return 0;
-    }
-  }
-  return UTIL_EINVAL;
+  int i = name_index(probe_names, PROBE__COUNT, name);
+  if (i < 0) return UTIL_EINVAL;
+  *k = (enum probe_kind)i;
+  return 0;
 }
 
 const char *body_kind_name(enum body_kind b) {
@@ -204,9 +205,8 @@ const char *component_status_name(enum component_status s) {
 }
 
 enum component_status component_status_parse(const char *s) {
-  for (int i = 0; s && i < COMPONENT_UNKNOWN; i++)
-    if (strcmp(s, cs_names[i]) == 0) return (enum component_status)i;
-  return COMPONENT_UNKNOWN;
+  int i = name_index(cs_names, COMPONENT_UNKNOWN, s);
+  return i < 0 ? COMPONENT_UNKNOWN : (enum component_status)i;
 }
 
 static const char *const ind_names[INDICATOR__COUNT] = {
@@ -220,9 +220,8 @@ const char *indicator_name(enum indicator i) {
 }
 
 enum indicator indicator_parse(const char *s) {
-  for (int i = 0; s && i < INDICATOR_UNKNOWN; i++)
-    if (strcmp(s, ind_names[i]) == 0) return (enum indicator)i;
-  return INDICATOR_UNKNOWN;
+  int i = name_index(ind_names, INDICATOR_UNKNOWN, s);
+  return i < 0 ? INDICATOR_UNKNOWN : (enum indicator)i;
 }
 
 void status_snapshot_init(struct status_snapshot *s) {
